@@ -1,0 +1,1 @@
+//! taro-cloud-wasm: the `wx.cloud` surface for the web, compiled to WebAssembly.
