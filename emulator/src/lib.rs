@@ -1,0 +1,2 @@
+//! cloud-emulator: a local server speaking the CloudBase web protocol.
+pub mod functions;
