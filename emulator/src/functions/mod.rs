@@ -3,7 +3,20 @@
 //! The HTTP layer calls [`FunctionsRuntime::invoke`] and maps an [`InvokeError`] to the CloudBase
 //! string code and message with [`InvokeError::code`] and [`InvokeError::message`].
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use cloud_protocol::codes;
+use tokio::sync::{watch, Semaphore};
+
+mod resolve;
+mod worker;
+
+pub use resolve::is_valid_name;
+use resolve::FunctionSpec;
+use worker::{CallOutcome, SpawnConfig, Worker};
 
 /// Who calls and on which env; becomes `event.userInfo` and the `context` argument.
 #[derive(Debug, Clone)]
@@ -55,4 +68,308 @@ impl InvokeError {
     pub fn message(&self) -> String {
         self.to_string()
     }
+}
+
+/// Tuning of a [`FunctionsRuntime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Warm workers per function; calls beyond that wait in a FIFO queue. Default 4.
+    pub max_workers_per_function: usize,
+    /// The Node.js binary; `None` finds `node` on PATH.
+    pub node_binary: Option<PathBuf>,
+    /// `context.memory_limit_in_mb`, also the worker's V8 heap limit (`--max-old-space-size`). Default 256.
+    pub memory_limit_mb: u32,
+    /// Forward the functions' console output to the emulator's stderr, prefixed `[fn <name>]`. Default on.
+    pub log_output: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            max_workers_per_function: 4,
+            node_binary: None,
+            memory_limit_mb: 256,
+            log_output: true,
+        }
+    }
+}
+
+/// Runs the cloud functions of one folder in warm Node.js workers; cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct FunctionsRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    functions_dir: PathBuf,
+    options: RuntimeOptions,
+    /// The Node binary, or why there is none.
+    node: Result<PathBuf, String>,
+    pools: Mutex<HashMap<String, Arc<FunctionPool>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
+struct FunctionPool {
+    permits: Arc<Semaphore>,
+    state: Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Fingerprint of the code the current generation runs.
+    fingerprint: Option<u64>,
+    /// Bumped when the code changes; workers of older generations are retired.
+    generation: u64,
+    idle: Vec<Worker>,
+}
+
+impl FunctionPool {
+    /// Records the code version seen by a call and returns its generation; a change retires idle workers.
+    fn observe(&self, fingerprint: u64) -> (u64, Vec<Worker>) {
+        let mut state = lock(&self.state);
+        if state.fingerprint == Some(fingerprint) {
+            return (state.generation, Vec::new());
+        }
+        let retired = if state.fingerprint.is_some() {
+            state.generation += 1;
+            std::mem::take(&mut state.idle)
+        } else {
+            Vec::new()
+        };
+        state.fingerprint = Some(fingerprint);
+        (state.generation, retired)
+    }
+
+    /// An idle worker of `generation` that is still alive, if any.
+    fn take_idle(&self, generation: u64) -> (Option<Worker>, Vec<Worker>) {
+        let mut state = lock(&self.state);
+        let mut dead = Vec::new();
+        while let Some(mut worker) = state.idle.pop() {
+            if worker.generation == generation && !worker.has_exited() {
+                return (Some(worker), dead);
+            }
+            dead.push(worker);
+        }
+        (None, dead)
+    }
+
+    /// Puts a worker back for the next call, unless its code has changed since; else hands it back.
+    fn give_back(&self, worker: Worker) -> Option<Worker> {
+        let mut state = lock(&self.state);
+        if worker.generation == state.generation {
+            state.idle.push(worker);
+            None
+        } else {
+            Some(worker)
+        }
+    }
+
+    fn drain(&self) -> Vec<Worker> {
+        std::mem::take(&mut lock(&self.state).idle)
+    }
+}
+
+/// A poisoned lock only means another call panicked; the pool data stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Kills retired workers without holding up the call that retired them.
+fn retire(workers: Vec<Worker>) {
+    if workers.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for mut worker in workers {
+            worker.kill().await;
+        }
+    });
+}
+
+impl FunctionsRuntime {
+    /// A runtime for the functions in `functions_dir`, with default options.
+    pub fn new(functions_dir: PathBuf) -> FunctionsRuntime {
+        FunctionsRuntime::with_options(functions_dir, RuntimeOptions::default())
+    }
+
+    /// A runtime with explicit options (pool size, Node binary, memory limit, logging).
+    pub fn with_options(functions_dir: PathBuf, options: RuntimeOptions) -> FunctionsRuntime {
+        let node = match &options.node_binary {
+            Some(path) => Ok(path.clone()),
+            None => worker::find_node().ok_or_else(|| {
+                "Node.js was not found on PATH: install Node.js (node) to run cloud functions"
+                    .to_owned()
+            }),
+        };
+        let (shutdown, _) = watch::channel(false);
+        FunctionsRuntime {
+            inner: Arc::new(Inner {
+                functions_dir,
+                options,
+                node,
+                pools: Mutex::new(HashMap::new()),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The folder the functions are read from.
+    pub fn functions_dir(&self) -> &std::path::Path {
+        &self.inner.functions_dir
+    }
+
+    /// Calls function `name` with `data` (the event; a non-object becomes `{}`) on behalf of `ctx`.
+    ///
+    /// Returns the JSON text of the return value (`undefined` gives `"null"`).
+    pub async fn invoke(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+        ctx: &InvokeContext,
+    ) -> Result<String, InvokeError> {
+        let mut shutdown = self.inner.shutdown.subscribe();
+        if *shutdown.borrow() {
+            return Err(shut_down());
+        }
+        if !is_valid_name(name) {
+            return Err(InvokeError::NotFound);
+        }
+        let dir = self.inner.functions_dir.join(name);
+        let spec = tokio::task::spawn_blocking(move || resolve::load(&dir))
+            .await
+            .map_err(|err| InvokeError::Runtime(format!("reading the function failed: {err}")))?;
+        let Some(spec) = spec else {
+            if let Some(pool) = lock(&self.inner.pools).remove(name) {
+                retire(pool.drain());
+            }
+            return Err(InvokeError::NotFound);
+        };
+        let node = self.inner.node.clone().map_err(InvokeError::Runtime)?;
+
+        let pool = self.pool(name);
+        let (generation, retired) = pool.observe(spec.fingerprint);
+        retire(retired);
+
+        let permit = tokio::select! {
+            permit = Arc::clone(&pool.permits).acquire_owned() => {
+                permit.map_err(|_| shut_down())?
+            }
+            _ = until_shut_down(&mut shutdown) => return Err(shut_down()),
+        };
+        let (idle, dead) = pool.take_idle(generation);
+        retire(dead);
+        let mut worker = match idle {
+            Some(worker) => worker,
+            None => {
+                let config = SpawnConfig {
+                    node,
+                    memory_limit_mb: self.inner.options.memory_limit_mb,
+                    log_output: self.inner.options.log_output,
+                };
+                Worker::spawn(&config, name, &spec, generation)
+                    .await
+                    .map_err(InvokeError::Runtime)?
+            }
+        };
+
+        let request = self.request(name, data, ctx, &spec);
+        let limit = Duration::from_secs_f64(spec.timeout_secs);
+        let outcome = tokio::select! {
+            outcome = worker.call(request, limit) => outcome,
+            _ = until_shut_down(&mut shutdown) => {
+                worker.kill().await;
+                return Err(shut_down());
+            }
+        };
+        if outcome.keeps_worker() && !*shutdown.borrow() {
+            if let Some(stale) = pool.give_back(worker) {
+                retire(vec![stale]);
+            }
+        } else {
+            worker.kill().await;
+        }
+        drop(permit);
+
+        match outcome {
+            CallOutcome::Ok(text) => Ok(text),
+            CallOutcome::Threw(message) => Err(InvokeError::Threw(message)),
+            CallOutcome::NonJson(message) => Err(InvokeError::NonJson(message)),
+            CallOutcome::TimedOut => Err(InvokeError::Timeout(spec.timeout_secs)),
+            CallOutcome::Crashed(message) => Err(InvokeError::Crashed(message)),
+        }
+    }
+
+    /// Stops every worker; calls in flight fail with [`InvokeError::Runtime`], later calls too.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let pools: Vec<Arc<FunctionPool>> =
+            lock(&self.inner.pools).drain().map(|(_, p)| p).collect();
+        for pool in pools {
+            pool.permits.close();
+            for mut worker in pool.drain() {
+                worker.kill().await;
+            }
+        }
+    }
+
+    fn pool(&self, name: &str) -> Arc<FunctionPool> {
+        let mut pools = lock(&self.inner.pools);
+        let pool = pools.entry(name.to_owned()).or_insert_with(|| {
+            Arc::new(FunctionPool {
+                permits: Arc::new(Semaphore::new(
+                    self.inner.options.max_workers_per_function.max(1),
+                )),
+                state: Mutex::new(PoolState::default()),
+            })
+        });
+        Arc::clone(pool)
+    }
+
+    /// The request line for the worker: `event`, `context`, and the per-call environment.
+    fn request(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+        ctx: &InvokeContext,
+        spec: &FunctionSpec,
+    ) -> serde_json::Value {
+        let mut event = match data {
+            serde_json::Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        event.insert(
+            "userInfo".to_owned(),
+            serde_json::json!({ "appId": ctx.appid, "openId": ctx.openid }),
+        );
+        let context = serde_json::json!({
+            "request_id": ctx.request_id,
+            "function_name": name,
+            "namespace": ctx.env,
+            "function_version": "$LATEST",
+            "memory_limit_in_mb": self.inner.options.memory_limit_mb,
+            "time_limit_in_ms": (spec.timeout_secs * 1000.0).round() as u64,
+        });
+        // What wx-server-sdk reads for DYNAMIC_CURRENT_ENV and getWXContext().
+        let env = serde_json::json!({
+            "TCB_ENV": ctx.env,
+            "SCF_NAMESPACE": ctx.env,
+            "WX_OPENID": ctx.openid,
+            "WX_APPID": ctx.appid,
+        });
+        serde_json::json!({ "event": event, "context": context, "env": env })
+    }
+}
+
+/// Resolves once [`FunctionsRuntime::shutdown`] has been called (never holding the non-Send watch guard).
+async fn until_shut_down(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|down| *down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn shut_down() -> InvokeError {
+    InvokeError::Runtime("the functions runtime has shut down".to_owned())
 }

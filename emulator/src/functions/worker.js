@@ -1,0 +1,113 @@
+'use strict';
+// cloud-emulator functions worker: runs one cloud function, one call at a time.
+// Requests arrive as JSON lines on stdin. Replies leave as JSON lines on stdout, each prefixed with a
+// per-worker marker; user output is moved to stderr so it can never be mistaken for a reply.
+const path = require('path');
+const readline = require('readline');
+const { pathToFileURL } = require('url');
+
+const marker = process.env.CLOUD_EMULATOR_WORKER_MARKER || '';
+const modulePath = process.env.CLOUD_EMULATOR_FUNCTION_MAIN || '';
+delete process.env.CLOUD_EMULATOR_WORKER_MARKER;
+delete process.env.CLOUD_EMULATOR_FUNCTION_MAIN;
+
+const writeReply = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr);
+
+function reply(message) {
+  writeReply(marker + JSON.stringify(message) + '\n');
+}
+
+// Frames of this worker script say nothing about the user's code.
+function cleanStack(stack) {
+  return stack
+    .split('\n')
+    .filter((line) => !line.includes('[eval]'))
+    .join('\n');
+}
+
+function describeError(err) {
+  if (err && typeof err === 'object' && ('stack' in err || 'message' in err)) {
+    const message = String(err.message === undefined ? err : err.message);
+    const stack = typeof err.stack === 'string' ? cleanStack(err.stack) : '';
+    return stack ? `${message}\n${stack}` : message;
+  }
+  if (typeof err === 'string') return err;
+  try {
+    const text = JSON.stringify(err);
+    return text === undefined ? String(err) : text;
+  } catch (_) {
+    return String(err);
+  }
+}
+
+let mainFunction = null;
+
+async function loadMain() {
+  if (mainFunction) return mainFunction;
+  let exported;
+  try {
+    exported = require(modulePath);
+  } catch (err) {
+    // An ES module ("type": "module" or .mjs) cannot be required on Node 20; import it instead.
+    if (!err || err.code !== 'ERR_REQUIRE_ESM') throw err;
+    exported = await import(pathToFileURL(modulePath).href);
+  }
+  let main = exported && exported.main;
+  if (typeof main !== 'function' && exported && exported.default) main = exported.default.main;
+  if (typeof main !== 'function') {
+    throw new TypeError(`exports.main is not a function in ${path.basename(modulePath)}`);
+  }
+  mainFunction = main;
+  return main;
+}
+
+async function handle(request) {
+  const { id, event, context, env } = request;
+  for (const [key, value] of Object.entries(env || {})) process.env[key] = String(value);
+  let result;
+  try {
+    const main = await loadMain();
+    result = await main(event, context);
+  } catch (err) {
+    reply({ id, status: 'threw', message: describeError(err) });
+    return;
+  }
+  let text;
+  try {
+    text = result === undefined ? 'null' : JSON.stringify(result);
+  } catch (err) {
+    reply({
+      id,
+      status: 'nonjson',
+      message: `The function's return value cannot be converted to JSON: ${err && err.message}`,
+    });
+    return;
+  }
+  if (text === undefined) {
+    reply({
+      id,
+      status: 'nonjson',
+      message: `The function's return value cannot be converted to JSON: a ${typeof result} is not a JSON value`,
+    });
+    return;
+  }
+  reply({ id, status: 'ok', result: text });
+}
+
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on('line', (line) => {
+  if (!line) return;
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch (err) {
+    reply({ id: null, status: 'protocol', message: `bad request line: ${err.message}` });
+    return;
+  }
+  handle(request).catch((err) => reply({ id: request.id, status: 'threw', message: describeError(err) }));
+});
+// The emulator went away (or retired this worker): nothing more will come.
+lines.on('close', () => process.exit(0));
+
+reply({ status: 'ready' });
