@@ -1,1 +1,51 @@
 //! taro-cloud-wasm: the `wx.cloud` surface for the web, compiled to WebAssembly.
+//!
+//! This file holds the `#[wasm_bindgen]` exports only; the npm shim (pkg-template/index.js) turns a
+//! [`CloudHandle`] into the `cloud` object users see.
+#![deny(missing_docs)]
+
+mod call_style;
+mod cloud;
+mod error;
+mod functions;
+mod js;
+mod transport;
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use crate::cloud::CloudCore;
+
+/// One `Cloud`: the default `cloud` or an instance made by `new cloud.Cloud(options)`.
+#[wasm_bindgen]
+pub struct CloudHandle(Rc<CloudCore>);
+
+#[wasm_bindgen]
+impl CloudHandle {
+    /// The default instance (`cloud.init(config)` configures it).
+    #[wasm_bindgen(js_name = createDefault)]
+    pub fn create_default() -> CloudHandle {
+        CloudHandle(CloudCore::new_default())
+    }
+
+    /// `new cloud.Cloud({ resourceAppid?, resourceEnv, endpoint?, region?, timeout?, persistence? })`.
+    #[wasm_bindgen(js_name = createInstance)]
+    pub fn create_instance(options: JsValue) -> Result<CloudHandle, JsValue> {
+        CloudCore::new_instance(&options)
+            .map(CloudHandle)
+            .map_err(|error| error.to_js())
+    }
+
+    /// `init(config?)`; resolves at once (sign-in happens lazily before the first call).
+    pub fn init(&self, config: JsValue) -> js_sys::Promise {
+        self.0.init(&config);
+        js_sys::Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// `callFunction(options)`: a Promise, or `undefined` with callbacks.
+    #[wasm_bindgen(js_name = callFunction)]
+    pub fn call_function(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        functions::call_function(&self.0, options).map_err(|error| error.to_js())
+    }
+}

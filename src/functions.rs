@@ -1,0 +1,288 @@
+//! `callFunction` (api-surface.md §2.6): validation at the door, then `functions.invokeFunction`.
+
+use std::rc::Rc;
+
+use cloud_protocol::{limits, ok_message};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::call_style;
+use crate::cloud::{CloudCore, Service};
+use crate::error::{CloudError, Failure};
+use crate::js::{self, AbortSignal};
+use crate::transport::abort::Abortable;
+use crate::transport::auth::Session;
+use crate::transport::call_action;
+use crate::transport::envelope::Param;
+
+/// The API name in `errMsg`.
+pub const API: &str = "cloud.callFunction";
+/// The `/web` action.
+pub const ACTION: &str = "functions.invokeFunction";
+
+/// The action parameters, in the official SDK's order.
+pub fn invoke_params<'a>(name: &'a str, request_data: &'a str) -> [Param<'a>; 2] {
+    [
+        Param::Str("function_name", name),
+        Param::Str("request_data", request_data),
+    ]
+}
+
+/// The JS type of an argument, as far as validation cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Undefined,
+    Null,
+    Str(String),
+    Object,
+    Array,
+    Other(String),
+}
+
+impl Arg {
+    /// Classifies a JS value.
+    pub fn of(value: &JsValue) -> Self {
+        if value.is_undefined() {
+            Arg::Undefined
+        } else if value.is_null() {
+            Arg::Null
+        } else if let Some(text) = value.as_string() {
+            Arg::Str(text)
+        } else if js_sys::Array::is_array(value) {
+            Arg::Array
+        } else if value.is_object() && !value.is_function() {
+            Arg::Object
+        } else {
+            Arg::Other(value.js_typeof().as_string().unwrap_or_default())
+        }
+    }
+
+    fn type_name(&self) -> &str {
+        match self {
+            Arg::Undefined => "undefined",
+            Arg::Null => "null",
+            Arg::Str(_) => "string",
+            Arg::Object => "object",
+            Arg::Array => "array",
+            Arg::Other(name) => name,
+        }
+    }
+}
+
+fn type_error(field: &str, expected: &str, got: &Arg) -> Failure {
+    Failure::type_error(format!(
+        "parameter.{field} should be {expected} instead of {};",
+        got.type_name()
+    ))
+}
+
+/// Checks `name`, `data` and `config.env` (all before any I/O); returns the function name.
+pub fn validate(name: &Arg, data: &Arg, config_env: &Arg) -> Result<String, Failure> {
+    let name = match name {
+        Arg::Str(name) if name.is_empty() => {
+            return Err(Failure::parameter_error(
+                "parameter.name should not be empty;",
+            ))
+        }
+        Arg::Str(name) => name.clone(),
+        other => return Err(type_error("name", "string", other)),
+    };
+    if !matches!(data, Arg::Undefined | Arg::Object) {
+        return Err(type_error("data", "object", data));
+    }
+    if !matches!(config_env, Arg::Undefined | Arg::Str(_)) {
+        return Err(type_error("config.env", "string", config_env));
+    }
+    Ok(name)
+}
+
+/// Checks the size of the serialized `data`.
+pub fn check_data_size(request_data: &str) -> Result<(), Failure> {
+    if request_data.len() > limits::CALL_FUNCTION_MAX_DATA_BYTES {
+        return Err(Failure::parameter_error(format!(
+            "callFunction data size must be less than {} KB",
+            limits::CALL_FUNCTION_MAX_DATA_BYTES / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// `cloud.callFunction(options)`: throws synchronously when not initialised or when `options` is not
+/// an object; everything else is delivered through the callbacks or the returned Promise.
+pub fn call_function(cloud: &CloudCore, options: JsValue) -> Result<JsValue, CloudError> {
+    let config = js::get(&options, "config");
+    let config_env = Arg::of(&js::get(&config, "env"));
+    let per_call_env = match (&config_env, cloud.is_default()) {
+        (Arg::Str(env), true) => Some(env.as_str()),
+        _ => None,
+    };
+    let session = cloud.session(Service::Functions, per_call_env)?;
+    if !options.is_object() || js_sys::Array::is_array(&options) {
+        return Err(type_error("options", "object", &Arg::of(&options)).into_error(API));
+    }
+    let prepared = prepare(&options, &config_env).and_then(|request| Ok((session?, request)));
+    let signal = js::get(&options, "signal");
+    let signal = signal
+        .is_object()
+        .then(|| signal.unchecked_into::<AbortSignal>());
+    let call = async move {
+        let (session, (name, request_data)) =
+            prepared.map_err(|failure| failure.into_error(API))?;
+        Abortable::new(invoke(session, name, request_data), signal)
+            .await
+            .map_err(|failure| failure.into_error(API))
+    };
+    Ok(call_style::dispatch(API, &options, call))
+}
+
+/// Validates the options and serializes `data` (`{}` when absent) as `JSON.stringify` does.
+fn prepare(options: &JsValue, config_env: &Arg) -> Result<(String, String), Failure> {
+    let data = js::get(options, "data");
+    let name = validate(
+        &Arg::of(&js::get(options, "name")),
+        &Arg::of(&data),
+        config_env,
+    )?;
+    let request_data = if data.is_undefined() {
+        "{}".to_owned()
+    } else {
+        let text = js_sys::JSON::stringify(&data).map_err(|error| {
+            Failure::type_error(format!(
+                "parameter.data cannot be serialized: {}",
+                describe(&error)
+            ))
+        })?;
+        text.as_string().unwrap_or_else(|| "{}".to_owned())
+    };
+    check_data_size(&request_data)?;
+    Ok((name, request_data))
+}
+
+fn describe(error: &JsValue) -> String {
+    crate::transport::http::describe_js_error(error)
+}
+
+/// Invokes the function and builds `{ errMsg, result, requestID }`.
+async fn invoke(
+    session: Rc<Session>,
+    name: String,
+    request_data: String,
+) -> Result<JsValue, Failure> {
+    let body = call_action(&session, ACTION, &invoke_params(&name, &request_data)).await?;
+    let request_id = js::get(&body, "requestId");
+    let response_data = js::get(&js::get(&body, "data"), "response_data");
+    // The result is the decoded JSON when it is JSON, else the raw value (as wx does).
+    let result = match response_data.as_string() {
+        Some(text) => js_sys::JSON::parse(&text).unwrap_or(response_data),
+        None => response_data,
+    };
+    let out = js_sys::Object::new();
+    js::set(&out, "errMsg", &JsValue::from_str(&ok_message(API)));
+    js::set(&out, "result", &result);
+    js::set(&out, "requestID", &request_id);
+    Ok(out.into())
+}
+
+/// errCode of a failure in this module, for tests.
+#[cfg(test)]
+fn err_code(failure: Failure) -> i32 {
+    failure.into_error(API).err_code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::envelope::envelope;
+
+    #[test]
+    fn validation_matches_wx() {
+        let name = Arg::Str("echo".into());
+        assert_eq!(
+            validate(&name, &Arg::Object, &Arg::Str("e".into())),
+            Ok("echo".into())
+        );
+        assert_eq!(
+            validate(&name, &Arg::Undefined, &Arg::Undefined),
+            Ok("echo".into())
+        );
+        assert_eq!(
+            err_code(validate(&Arg::Undefined, &Arg::Object, &Arg::Undefined).unwrap_err()),
+            -401003
+        );
+        assert_eq!(
+            err_code(
+                validate(&Arg::Str(String::new()), &Arg::Object, &Arg::Undefined).unwrap_err()
+            ),
+            -401002
+        );
+        assert_eq!(
+            err_code(validate(&name, &Arg::Array, &Arg::Undefined).unwrap_err()),
+            -401003
+        );
+        assert_eq!(
+            err_code(validate(&name, &Arg::Null, &Arg::Undefined).unwrap_err()),
+            -401003
+        );
+        assert_eq!(
+            err_code(validate(&name, &Arg::Object, &Arg::Other("number".into())).unwrap_err()),
+            -401003
+        );
+        let error = validate(&Arg::Other("number".into()), &Arg::Object, &Arg::Undefined)
+            .unwrap_err()
+            .into_error(API);
+        assert_eq!(
+            error.err_msg,
+            "cloud.callFunction:fail -401003 api parameter type error. parameter.name should be string instead of number;"
+        );
+    }
+
+    #[test]
+    fn data_over_5_mb_is_refused() {
+        let limit = limits::CALL_FUNCTION_MAX_DATA_BYTES;
+        assert!(check_data_size(&"x".repeat(limit)).is_ok());
+        let error = check_data_size(&"x".repeat(limit + 1))
+            .unwrap_err()
+            .into_error(API);
+        assert_eq!(error.err_code, cloud_protocol::errcode::PARAMETER_ERROR);
+        assert!(error
+            .err_msg
+            .ends_with("callFunction data size must be less than 5120 KB"));
+    }
+
+    /// The envelope equals the captured bodies of the official SDK, byte for byte, once the captured
+    /// access_token and seqId are used.
+    #[test]
+    fn golden_invoke_function_envelopes() {
+        let mut checked = 0;
+        let fixtures = include_str!("../tests/fixtures/invoke-function.jsonl");
+        let shared = std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/reference/captures"
+        ))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .collect::<Vec<_>>();
+        for text in std::iter::once(fixtures.to_owned()).chain(shared) {
+            for line in text
+                .lines()
+                .filter(|line| line.contains("functions.invokeFunction"))
+            {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                let body = record["body"].as_str().unwrap();
+                let captured: serde_json::Value = serde_json::from_str(body).unwrap();
+                let field = |key: &str| captured[key].as_str().unwrap().to_owned();
+                let ours = envelope(
+                    ACTION,
+                    &field("env"),
+                    &invoke_params(&field("function_name"), &field("request_data")),
+                    &field("access_token"),
+                    &field("seqId"),
+                );
+                assert_eq!(ours, body);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2, "golden fixtures missing");
+    }
+}
