@@ -449,3 +449,45 @@ async fn shutdown_stops_calls_in_flight_and_refuses_new_ones() {
         Err(InvokeError::Runtime(_))
     ));
 }
+
+#[tokio::test]
+async fn out_of_memory_is_a_crash_and_other_calls_keep_working() {
+    let runtime = FunctionsRuntime::with_options(
+        fixtures(),
+        RuntimeOptions {
+            memory_limit_mb: 48,
+            ..RuntimeOptions::default()
+        },
+    );
+    let started = Instant::now();
+    let err = call(&runtime, "oom", json!({})).await.unwrap_err();
+    let InvokeError::Crashed(message) = &err else {
+        panic!("expected Crashed, got {err:?}");
+    };
+    println!("out of memory after {:?}: {message}", started.elapsed());
+    assert!(message.contains("heap out of memory"), "{message}");
+    assert_eq!(
+        call(&runtime, "sync", json!({"n": 1})).await.unwrap()["doubled"],
+        2
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn large_payloads_round_trip() {
+    let runtime = FunctionsRuntime::new(fixtures());
+    let big = "x".repeat(3 * 1024 * 1024);
+    let result = call(
+        &runtime,
+        "echo",
+        json!({"big": big, "unicode": "云函数 ✓ \u{2028}"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        result["event"]["big"].as_str().map(str::len),
+        Some(big.len())
+    );
+    assert_eq!(result["event"]["unicode"], "云函数 ✓ \u{2028}");
+    runtime.shutdown().await;
+}

@@ -309,6 +309,9 @@ async fn forward_stderr(
         if log_output {
             eprintln!("[fn {function_name}] {text}");
         }
+        if is_noise(text) {
+            continue;
+        }
         if let Ok(mut tail) = tail.lock() {
             if tail.len() == STDERR_TAIL_LINES {
                 tail.pop_front();
@@ -316,6 +319,19 @@ async fn forward_stderr(
             tail.push_back(text.to_owned());
         }
     }
+}
+
+/// Lines that explain nothing in a crash report: blanks, V8's native backtrace and GC trace.
+fn is_noise(line: &str) -> bool {
+    let trimmed = line.trim();
+    let native_frame = trimmed
+        .split_once(": 0x")
+        .is_some_and(|(index, _)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()));
+    trimmed.is_empty()
+        || native_frame
+        || trimmed.starts_with("----- Native stack trace")
+        || trimmed.starts_with("<--- ")
+        || (trimmed.starts_with("[") && trimmed.contains(" ms: "))
 }
 
 /// Finds `node` on PATH.
