@@ -1,1 +1,5 @@
-fn main() {}
+//! `cloud-emulator`: see [`cloud_emulator::cli`].
+
+fn main() {
+    std::process::exit(cloud_emulator::cli::main());
+}

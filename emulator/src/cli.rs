@@ -1,0 +1,226 @@
+//! The `cloud-emulator` command line: `start` and `exec`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::process::Command as ChildCommand;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{Config, DEFAULT_TOKEN_TTL_SECS};
+use crate::security::validate_origin;
+use crate::server::{start, RunningServer};
+
+/// A local server speaking the CloudBase web protocol (functions, auth, hosting).
+#[derive(Debug, Parser)]
+#[command(name = "cloud-emulator", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the emulator and serve until SIGINT/SIGTERM.
+    Start(ServerArgs),
+    /// Start the emulator on a free port, run a command with CLOUD_EMULATOR_URL set, stop, and exit
+    /// with the command's exit code.
+    Exec {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where the emulator keeps its state; created if missing.
+    #[arg(long, default_value = ".emulator-data")]
+    data_dir: PathBuf,
+    /// Folder of cloud functions (`<name>/index.js`).
+    #[arg(long, default_value = "cloudfunctions")]
+    functions: PathBuf,
+    /// Serve static files from this folder on the same port.
+    #[arg(long)]
+    hosting: Option<PathBuf>,
+    /// Accept this env id only (others get INVALID_ENV).
+    #[arg(long)]
+    env: Option<String>,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Extra CORS origin (repeatable), e.g. https://example.com:8443, or * for any.
+    #[arg(long = "allow-origin")]
+    allow_origins: Vec<String>,
+    /// Access token lifetime, in seconds.
+    #[arg(long = "token-ttl", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
+    token_ttl: u64,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> Result<Config, String> {
+        for origin in &self.allow_origins {
+            validate_origin(origin)?;
+        }
+        Ok(Config {
+            host: self.host,
+            port: self.port,
+            data_dir: self.data_dir,
+            functions_dir: self.functions,
+            hosting_dir: self.hosting,
+            env: self.env,
+            allow_origins: self.allow_origins,
+            token_ttl_secs: self.token_ttl,
+        })
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cloud-emulator: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(async {
+        let result = match cli.command {
+            Command::Start(args) => run_start(args).await,
+            Command::Exec { server, command } => run_exec(server, command).await,
+        };
+        result.unwrap_or_else(|err| {
+            eprintln!("cloud-emulator: {err}");
+            1
+        })
+    });
+    // Do not wait for stray blocking tasks (a function worker being reaped, say).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+fn describe_start(config: &Config, server: &RunningServer) {
+    eprintln!("cloud-emulator: data dir {}", config.data_dir.display());
+    if config.functions_dir.is_dir() {
+        eprintln!(
+            "cloud-emulator: functions from {}",
+            config.functions_dir.display()
+        );
+    } else {
+        eprintln!(
+            "cloud-emulator: functions dir {} does not exist; calls will answer FUNCTION_NOT_FOUND",
+            config.functions_dir.display()
+        );
+    }
+    if let Some(dir) = &config.hosting_dir {
+        eprintln!(
+            "cloud-emulator: hosting {} at {}/",
+            dir.display(),
+            server.url()
+        );
+    }
+    match &config.env {
+        Some(env) => eprintln!("cloud-emulator: env {env} only"),
+        None => eprintln!("cloud-emulator: any env id accepted"),
+    }
+}
+
+async fn start_server(args: ServerArgs) -> Result<(Config, RunningServer), String> {
+    let config = args.into_config()?;
+    let server = start(config.clone())
+        .await
+        .map_err(|err| format!("cannot start: {err}"))?;
+    Ok((config, server))
+}
+
+async fn run_start(args: ServerArgs) -> Result<i32, String> {
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|err| err.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|err| err.to_string())?;
+    let (config, server) = start_server(args).await?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on {}", server.url());
+        let _ = stdout.flush();
+    }
+    describe_start(&config, &server);
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("cloud-emulator: stopping");
+    server.stop().await.map_err(|err| err.to_string())?;
+    Ok(0)
+}
+
+/// The shell convention: the exit code, or 128 + the signal that killed the process.
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1)
+}
+
+async fn run_exec(mut args: ServerArgs, command: Vec<String>) -> Result<i32, String> {
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|err| err.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|err| err.to_string())?;
+    if args.port != 0 {
+        eprintln!(
+            "cloud-emulator: exec picks a free port; --port {} ignored",
+            args.port
+        );
+        args.port = 0;
+    }
+    let (config, server) = start_server(args).await?;
+    eprintln!("listening on {}", server.url());
+    describe_start(&config, &server);
+    let (program, arguments) = command
+        .split_first()
+        .ok_or("exec needs a command after --")?;
+    let spawned = ChildCommand::new(program)
+        .args(arguments)
+        .env("CLOUD_EMULATOR_URL", server.url())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            eprintln!("cloud-emulator: cannot run {program}: {err}");
+            let _ = server.stop().await;
+            return Ok(if err.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            });
+        }
+    };
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = interrupt.recv() => forward(&child, libc::SIGINT),
+            _ = terminate.recv() => forward(&child, libc::SIGTERM),
+        }
+    };
+    let stopped = server.stop().await;
+    let status = status.map_err(|err| format!("waiting for {program}: {err}"))?;
+    stopped.map_err(|err| err.to_string())?;
+    Ok(exit_code(status))
+}
+
+fn forward(child: &tokio::process::Child, signal: libc::c_int) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) has no memory effects; the pid is our own child's, still unreaped.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Everything the server needs to know at start, filled by the CLI or by a test.
+
+use std::path::PathBuf;
+
+/// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
+/// Lifetime of a refresh token, in seconds (CloudBase: 30 days).
+pub const REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+/// Largest request body accepted on `/web` and `/v1/functions/*`.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Largest request body accepted on the `/auth/v1/*` routes (they carry a few tokens at most).
+pub const MAX_AUTH_REQUEST_BYTES: usize = 64 * 1024;
+/// Deepest JSON nesting accepted in a request (objects and arrays).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind; loopback by default.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// Where the emulator keeps its state (token secret, …). Created if missing.
+    pub data_dir: PathBuf,
+    /// `<functions_dir>/<name>/index.js` are the cloud functions.
+    pub functions_dir: PathBuf,
+    /// Static files served on the same port (`index.html` for `/`).
+    pub hosting_dir: Option<PathBuf>,
+    /// When set, the only env id accepted; others get `INVALID_ENV`.
+    pub env: Option<String>,
+    /// Origins allowed by CORS besides the loopback ones (`*` allows any).
+    pub allow_origins: Vec<String>,
+    /// Access token lifetime, in seconds.
+    pub token_ttl_secs: u64,
+}
+
+impl Config {
+    /// A loopback configuration on a free port with the default token lifetime.
+    pub fn new(data_dir: impl Into<PathBuf>, functions_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            host: "127.0.0.1".to_string(),
+            port: 0,
+            data_dir: data_dir.into(),
+            functions_dir: functions_dir.into(),
+            hosting_dir: None,
+            env: None,
+            allow_origins: Vec::new(),
+            token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+        }
+    }
+}

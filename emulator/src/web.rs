@@ -1,0 +1,143 @@
+//! P1: `POST /web?env=E`, the CloudBase action envelope. Always HTTP 200; errors are
+//! `{"code","message","requestId"}`, successes `{"requestId", …}` with `data` or top-level fields.
+//!
+//! New actions go in [`dispatch`]: one arm per action, calling into the module that implements it.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cloud_protocol::codes;
+use serde_json::{Map, Value};
+
+use crate::auth::{self, legacy};
+use crate::body::{parse_json, read_limited};
+use crate::config::MAX_REQUEST_BYTES;
+use crate::error::{json_response, new_request_id, ApiError};
+use crate::functions_api;
+use crate::server::AppState;
+
+/// A parsed `/web` request, handed to the action handlers.
+pub struct WebRequest<'a> {
+    /// The env the request is on (checked against `--env`).
+    pub env: String,
+    /// The action name, e.g. `functions.invokeFunction`.
+    pub action: String,
+    /// The whole JSON envelope.
+    pub body: Map<String, Value>,
+    /// The URL query (`env`, `parse`, …).
+    pub query: HashMap<String, String>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The id reported back in `requestId`.
+    pub request_id: &'a str,
+}
+
+impl WebRequest<'_> {
+    /// The caller: body `access_token` (P1) or `Authorization: Bearer` (P3 style).
+    pub fn authenticate(&self, state: &AppState) -> Result<auth::Identity, ApiError> {
+        let token = match self.body.get("access_token") {
+            Some(Value::String(token)) if !token.is_empty() => Some(token.as_str()),
+            _ => auth::bearer_token(self.headers),
+        };
+        auth::authenticate(state, token, &self.env)
+    }
+}
+
+/// The `/web` handler.
+pub async fn web(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = new_request_id();
+    let answer = match query {
+        Ok(Query(query)) => handle(&state, query, &headers, body, &request_id).await,
+        Err(err) => Err(ApiError::invalid_param(format!(
+            "malformed query string: {err}"
+        ))),
+    };
+    let body = match answer {
+        Ok(Value::Object(mut fields)) => {
+            fields.insert("requestId".to_string(), Value::String(request_id));
+            Value::Object(fields)
+        }
+        Ok(other) => serde_json::json!({ "requestId": request_id, "data": other }),
+        Err(err) => err.body(&request_id),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+async fn handle(
+    state: &AppState,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+    request_id: &str,
+) -> Result<Value, ApiError> {
+    let bytes = read_limited(body, MAX_REQUEST_BYTES).await?;
+    let body = match parse_json(&bytes, "request body")? {
+        Value::Object(fields) => fields,
+        _ => {
+            return Err(ApiError::invalid_param(
+                "request body must be a JSON object",
+            ))
+        }
+    };
+    let env_candidate = query
+        .get("env")
+        .map(String::as_str)
+        .filter(|env| !env.is_empty())
+        .or_else(|| body.get("env").and_then(Value::as_str));
+    let env = state.check_env(env_candidate)?;
+    let action = match body.get("action") {
+        Some(Value::String(action)) if !action.is_empty() => action.clone(),
+        _ => return Err(ApiError::new(codes::INVALID_ACTION, "action is required")),
+    };
+    let request = WebRequest {
+        env,
+        action,
+        body,
+        query,
+        headers,
+        request_id,
+    };
+    dispatch(state, &request).await
+}
+
+/// Runs one action; its `Ok` value's fields are sent at the top level next to `requestId`.
+async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, ApiError> {
+    match request.action.as_str() {
+        "auth.signInAnonymously" => legacy::sign_in_anonymously(state, &request.env, &request.body),
+        "auth.fetchAccessTokenWithRefreshToken" => {
+            legacy::fetch_access_token(state, &request.env, &request.body)
+        }
+        "auth.getUserInfo" => {
+            let identity = request.authenticate(state)?;
+            Ok(legacy::get_user_info(state, &identity))
+        }
+        "functions.invokeFunction" => {
+            let identity = request.authenticate(state)?;
+            let parse = request
+                .query
+                .get("parse")
+                .is_some_and(|value| value == "true");
+            functions_api::invoke_function_action(
+                state,
+                &identity,
+                request.request_id,
+                &request.body,
+                parse,
+            )
+            .await
+        }
+        other => Err(ApiError::new(
+            codes::INVALID_ACTION,
+            format!("action {other} is not supported by the emulator"),
+        )),
+    }
+}
