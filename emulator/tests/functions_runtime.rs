@@ -491,3 +491,26 @@ async fn large_payloads_round_trip() {
     assert_eq!(result["event"]["unicode"], "云函数 ✓ \u{2028}");
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_workers_are_stopped_after_the_idle_timeout() {
+    let runtime = FunctionsRuntime::with_options(
+        fixtures(),
+        RuntimeOptions {
+            idle_timeout: Some(Duration::from_millis(200)),
+            ..RuntimeOptions::default()
+        },
+    );
+    let first = call(&runtime, "counter", json!({})).await.unwrap();
+    let again = call(&runtime, "counter", json!({})).await.unwrap();
+    assert_eq!(again["pid"], first["pid"]);
+    assert_eq!(again["calls"], 2);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let fresh = call(&runtime, "counter", json!({})).await.unwrap();
+    assert_ne!(
+        fresh["pid"], first["pid"],
+        "the idle worker should have been stopped"
+    );
+    assert_eq!(fresh["calls"], 1);
+    runtime.shutdown().await;
+}

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use cloud_protocol::codes;
 use tokio::sync::{watch, Semaphore};
@@ -81,6 +82,8 @@ pub struct RuntimeOptions {
     pub memory_limit_mb: u32,
     /// Forward the functions' console output to the emulator's stderr, prefixed `[fn <name>]`. Default on.
     pub log_output: bool,
+    /// Warm workers unused for this long are stopped; `None` keeps them until shutdown. Default 10 minutes.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for RuntimeOptions {
@@ -90,6 +93,7 @@ impl Default for RuntimeOptions {
             node_binary: None,
             memory_limit_mb: 256,
             log_output: true,
+            idle_timeout: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -107,6 +111,8 @@ struct Inner {
     node: Result<PathBuf, String>,
     pools: Mutex<HashMap<String, Arc<FunctionPool>>>,
     shutdown: watch::Sender<bool>,
+    /// Whether the idle-worker reaper task runs (started by the first call, inside the Tokio runtime).
+    reaper_started: AtomicBool,
 }
 
 /// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
@@ -155,14 +161,25 @@ impl FunctionPool {
     }
 
     /// Puts a worker back for the next call, unless its code has changed since; else hands it back.
-    fn give_back(&self, worker: Worker) -> Option<Worker> {
+    fn give_back(&self, mut worker: Worker) -> Option<Worker> {
         let mut state = lock(&self.state);
         if worker.generation == state.generation {
+            worker.idle_since = Instant::now();
             state.idle.push(worker);
             None
         } else {
             Some(worker)
         }
+    }
+
+    /// Takes out the workers idle for longer than `limit`.
+    fn expire_idle(&self, limit: Duration) -> Vec<Worker> {
+        let mut state = lock(&self.state);
+        let (expired, kept) = std::mem::take(&mut state.idle)
+            .into_iter()
+            .partition(|worker| worker.idle_since.elapsed() > limit);
+        state.idle = kept;
+        expired
     }
 
     fn drain(&self) -> Vec<Worker> {
@@ -212,6 +229,7 @@ impl FunctionsRuntime {
                 node,
                 pools: Mutex::new(HashMap::new()),
                 shutdown,
+                reaper_started: AtomicBool::new(false),
             }),
         }
     }
@@ -248,6 +266,7 @@ impl FunctionsRuntime {
             return Err(InvokeError::NotFound);
         };
         let node = self.inner.node.clone().map_err(InvokeError::Runtime)?;
+        self.start_reaper();
 
         let pool = self.pool(name);
         let (generation, retired) = pool.observe(spec.fingerprint);
@@ -313,6 +332,35 @@ impl FunctionsRuntime {
                 worker.kill().await;
             }
         }
+    }
+
+    /// Starts the task that stops workers idle past `idle_timeout`; it ends with the runtime.
+    fn start_reaper(&self) {
+        let Some(limit) = self.inner.options.idle_timeout else {
+            return;
+        };
+        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let runtime: Weak<Inner> = Arc::downgrade(&self.inner);
+        let period = (limit / 2).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = runtime.upgrade() else {
+                    return;
+                };
+                if *inner.shutdown.borrow() {
+                    return;
+                }
+                let pools: Vec<Arc<FunctionPool>> = lock(&inner.pools).values().cloned().collect();
+                drop(inner);
+                for pool in pools {
+                    retire(pool.expire_idle(limit));
+                }
+            }
+        });
     }
 
     fn pool(&self, name: &str) -> Arc<FunctionPool> {

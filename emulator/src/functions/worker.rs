@@ -82,6 +82,8 @@ pub struct Worker {
     log_output: bool,
     /// Which code version of the function this worker loaded (see the pool's generation).
     pub generation: u64,
+    /// When the worker last finished a call (or started).
+    pub idle_since: std::time::Instant,
 }
 
 impl Worker {
@@ -133,6 +135,7 @@ impl Worker {
             next_id: 1,
             log_output: config.log_output,
             generation,
+            idle_since: std::time::Instant::now(),
         };
         match tokio::time::timeout(STARTUP_LIMIT, worker.read_reply()).await {
             Ok(Some(reply)) if reply.status == "ready" => Ok(worker),
@@ -225,12 +228,16 @@ impl Worker {
             }
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches(['\n', '\r']);
-            if let Some(payload) = text.strip_prefix(&self.marker) {
-                if let Ok(reply) = serde_json::from_str::<Reply>(payload) {
-                    return Some(reply);
-                }
-            } else if self.log_output {
-                eprintln!("[fn {}] {text}", self.function_name);
+            // User output written to fd 1 without a newline ends up in front of the marker.
+            let (user_output, payload) = match text.find(&self.marker) {
+                Some(at) => (&text[..at], Some(&text[at + self.marker.len()..])),
+                None => (text, None),
+            };
+            if self.log_output && !user_output.is_empty() {
+                eprintln!("[fn {}] {user_output}", self.function_name);
+            }
+            if let Some(reply) = payload.and_then(|p| serde_json::from_str::<Reply>(p).ok()) {
+                return Some(reply);
             }
         }
     }
