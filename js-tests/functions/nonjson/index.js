@@ -1,0 +1,2 @@
+// Returns a value JSON cannot encode (a BigInt).
+exports.main = async () => ({ n: 10n });

@@ -1,0 +1,2 @@
+// Returns a plain string, which the caller gets back as a string.
+exports.main = async (event) => `hello, ${event.name ?? 'world'}`;

@@ -1,0 +1,2 @@
+// Returns nothing: the caller gets null.
+exports.main = async () => {};

@@ -1,0 +1,127 @@
+// Starts `cloud-emulator start --port 0 …` for one test file, reads the `listening on` line, and stops it
+// (SIGTERM, then SIGKILL after a grace period). Every test file owns its emulator, so files can pick their
+// own --token-ttl / --hosting / functions and run in parallel without sharing state.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const JS_TESTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = resolve(JS_TESTS_DIR, '..');
+export const TEST_FUNCTIONS_DIR = join(JS_TESTS_DIR, 'functions');
+
+/** The emulator binary: $CLOUD_EMULATOR_BIN, else target/debug, else target/release. */
+export function emulatorBinary() {
+  const candidates = [
+    process.env.CLOUD_EMULATOR_BIN,
+    join(REPO_ROOT, 'target', 'debug', 'cloud-emulator'),
+    join(REPO_ROOT, 'target', 'release', 'cloud-emulator'),
+  ].filter(Boolean);
+  const found = candidates.find((path) => existsSync(path));
+  if (!found) {
+    throw new Error(`cloud-emulator binary not found (tried ${candidates.join(', ')}); run: cargo build -p cloud-emulator`);
+  }
+  return found;
+}
+
+/**
+ * @param {object} [options]
+ * @param {string} [options.functions] functions directory (default js-tests/functions)
+ * @param {number} [options.tokenTtl] --token-ttl seconds
+ * @param {string} [options.hosting] --hosting directory
+ * @param {string} [options.env] --env pin
+ * @param {string[]} [options.extraArgs]
+ * @returns {Promise<{url: string, port: number, stderr: () => string, stop: () => Promise<number|null>}>}
+ */
+export async function startEmulator(options = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cloud-emulator-test-'));
+  const args = ['start', '--port', '0', '--data-dir', dataDir, '--functions', options.functions ?? TEST_FUNCTIONS_DIR];
+  if (options.tokenTtl !== undefined) args.push('--token-ttl', String(options.tokenTtl));
+  if (options.hosting) args.push('--hosting', options.hosting);
+  if (options.env) args.push('--env', options.env);
+  if (options.extraArgs) args.push(...options.extraArgs);
+
+  const child = spawn(emulatorBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+    if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+  });
+  const exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+
+  const url = await new Promise((resolveUrl, rejectUrl) => {
+    let stdout = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rejectUrl(new Error(`cloud-emulator printed no "listening on" line within 20 s; stderr:\n${stderr}`));
+    }, 20_000);
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rejectUrl(new Error(`cloud-emulator exited (${code}) before listening; stderr:\n${stderr}`));
+    });
+  });
+
+  let stopped;
+  const stop = () => {
+    stopped ??= (async () => {
+      child.kill('SIGTERM');
+      const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      const code = await exited;
+      clearTimeout(grace);
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    })();
+    return stopped;
+  };
+  return { url, port: Number(new URL(url).port), stderr: () => stderr, stop, exited };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export async function closedPort() {
+  const net = await import('node:net');
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Runs `node` on an ES module source text in a fresh process (cwd js-tests, so 'taro-cloud-wasm' resolves). */
+export function runNode(source, { type = 'module', env = {}, timeoutMs = 30_000 } = {}) {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [`--input-type=${type}`, '-e', source], {
+      cwd: JS_TESTS_DIR,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The last stdout line of a child as JSON (children print their findings as one JSON line). */
+export function lastJsonLine(run) {
+  const lines = run.stdout.trim().split('\n').filter(Boolean);
+  if (!lines.length) throw new Error(`child printed nothing; exit ${run.code}; stderr:\n${run.stderr}`);
+  try {
+    return JSON.parse(lines.at(-1));
+  } catch {
+    throw new Error(`child's last line is not JSON: ${lines.at(-1)}; exit ${run.code}; stderr:\n${run.stderr}`);
+  }
+}
