@@ -514,3 +514,21 @@ async fn idle_workers_are_stopped_after_the_idle_timeout() {
     assert_eq!(fresh["calls"], 1);
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_relative_functions_dir_works() {
+    // Integration tests run in the crate folder.
+    let runtime = FunctionsRuntime::new(PathBuf::from("tests/fixtures/functions"));
+    assert!(runtime.functions_dir().is_absolute());
+    assert_eq!(
+        call(&runtime, "pkgmain", json!({"who": "relative"}))
+            .await
+            .unwrap()["greeting"],
+        "hello relative"
+    );
+    assert_eq!(
+        call(&runtime, "sync", json!({"n": 2})).await.unwrap()["doubled"],
+        4
+    );
+    runtime.shutdown().await;
+}

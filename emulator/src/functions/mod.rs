@@ -214,6 +214,8 @@ impl FunctionsRuntime {
 
     /// A runtime with explicit options (pool size, Node binary, memory limit, logging).
     pub fn with_options(functions_dir: PathBuf, options: RuntimeOptions) -> FunctionsRuntime {
+        // Workers run in the function's own folder, so every path handed to them must be absolute.
+        let functions_dir = std::path::absolute(&functions_dir).unwrap_or(functions_dir);
         let node = match &options.node_binary {
             Some(path) => Ok(path.clone()),
             None => worker::find_node().ok_or_else(|| {
