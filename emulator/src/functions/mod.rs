@@ -2,6 +2,15 @@
 //!
 //! The HTTP layer calls [`FunctionsRuntime::invoke`] and maps an [`InvokeError`] to the CloudBase
 //! string code and message with [`InvokeError::code`] and [`InvokeError::message`].
+//!
+//! How a call runs:
+//! * the name must match `^[A-Za-z0-9_-]{1,60}$`; the folder is read afresh on every call (`resolve`):
+//!   package.json `main` or index.js, config.json `timeout` (default 3 s) and `envVariables`, and a
+//!   fingerprint of the code's sizes and mtimes; a new fingerprint retires the function's warm workers;
+//! * each function has a pool of at most `max_workers_per_function` workers (`worker`), one call at a
+//!   time each; further calls queue in FIFO order;
+//! * a timeout or a crash kills the worker and the next call starts a fresh one; a throw, a rejection or
+//!   a non-JSON result leaves it warm; workers idle past `idle_timeout` are stopped.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
