@@ -1,0 +1,131 @@
+//! Shared helpers: an in-process emulator on 127.0.0.1:0 with its own temp dirs, and a client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use cloud_emulator::{start, Config, RunningServer};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub url: String,
+    pub dir: TempDir,
+    pub client: reqwest::Client,
+}
+
+/// The data and functions dirs a test server uses inside `dir`.
+pub fn config_in(dir: &TempDir) -> Config {
+    let functions = dir.path().join("functions");
+    std::fs::create_dir_all(&functions).unwrap();
+    Config::new(dir.path().join("data"), functions)
+}
+
+/// Writes `<functions>/<name>/index.js`.
+pub fn write_function(dir: &TempDir, name: &str, source: &str) -> PathBuf {
+    let folder = dir.path().join("functions").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("index.js"), source).unwrap();
+    folder
+}
+
+pub async fn start_in(dir: TempDir, config: Config) -> TestServer {
+    let server = start(config).await.expect("server starts");
+    let url = server.url();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    TestServer {
+        server,
+        url,
+        dir,
+        client,
+    }
+}
+
+pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(&dir);
+    configure(&mut config);
+    start_in(dir, config).await
+}
+
+pub async fn start_default() -> TestServer {
+    start_with(|_| {}).await
+}
+
+impl TestServer {
+    pub async fn stop(self) -> TempDir {
+        self.server.stop().await.expect("server stops cleanly");
+        self.dir
+    }
+
+    /// POSTs raw text to `/web?env=<env>`; asserts HTTP 200 and returns the JSON answer.
+    pub async fn web_raw(&self, query: &str, body: impl Into<reqwest::Body>) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/web{query}", self.url))
+            .header("content-type", "application/json;charset=UTF-8")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "/web always answers 200");
+        let answer: Value = response.json().await.unwrap();
+        let request_id = answer["requestId"]
+            .as_str()
+            .expect("requestId on every answer");
+        assert!(request_id.len() == 32 && request_id.bytes().all(|b| b.is_ascii_hexdigit()));
+        answer
+    }
+
+    pub async fn web(&self, env: &str, body: Value) -> Value {
+        self.web_raw(&format!("?env={env}"), body.to_string()).await
+    }
+
+    /// P2 anonymous sign-in; returns the credentials object.
+    pub async fn sign_in(&self, env: &str, device_id: &str) -> Value {
+        let response = self
+            .client
+            .post(format!(
+                "{}/auth/v1/signin/anonymously?client_id={env}",
+                self.url
+            ))
+            .header("x-device-id", device_id)
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// An access token for `env` (P2 sign-in with a fresh device).
+    pub async fn access_token(&self, env: &str) -> String {
+        let device = format!("device-{}", rand_hex());
+        self.sign_in(env, &device).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn invoke(&self, env: &str, token: &str, name: &str, data: Value) -> Value {
+        self.web(
+            env,
+            json!({
+                "action": "functions.invokeFunction", "dataVersion": "2020-01-10", "env": env,
+                "function_name": name, "request_data": data.to_string(), "access_token": token,
+                "seqId": "abc123",
+            }),
+        )
+        .await
+    }
+}
+
+pub fn rand_hex() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}")
+}
