@@ -45,6 +45,9 @@ test('the demo page calls cloud function hello and shows its answer', async (t) 
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console.error: ${message.text()}`);
   });
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
   page.setDefaultTimeout(15_000);
 
   const response = await page.goto(`${emulator.url}/`);
