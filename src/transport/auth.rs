@@ -70,13 +70,9 @@ impl Credentials {
     }
 }
 
-/// A JSON number as `JSON.stringify` writes it for the integers we store.
+/// `expires_in` as JSON: whole seconds (integer formatting only; float formatting would cost ~20 KB of wasm).
 fn format_number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
-    }
+    (value.max(0.0).round() as u64).to_string()
 }
 
 type Outcome = Rc<RefCell<Option<Result<String, Failure>>>>;
@@ -110,7 +106,7 @@ impl Session {
         timeout_ms: u32,
         persistence: Persistence,
     ) -> Rc<Session> {
-        let key = format!("{base_url}\n{env}\n{region:?}\n{timeout_ms}\n{persistence:?}");
+        let key = [base_url, env, region.unwrap_or("\u{0}"), &timeout_ms.to_string(), persistence.name()].join("\n");
         SESSIONS.with(|sessions| {
             if let Some((_, session)) = sessions.borrow().iter().find(|(k, _)| *k == key) {
                 return session.clone();
@@ -298,6 +294,6 @@ mod tests {
     #[test]
     fn numbers_print_like_json_stringify() {
         assert_eq!(format_number(7200.0), "7200");
-        assert_eq!(format_number(1.5), "1.5");
+        assert_eq!(format_number(7199.6), "7200");
     }
 }

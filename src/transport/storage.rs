@@ -28,6 +28,15 @@ impl Persistence {
             _ => None,
         }
     }
+
+    /// The option's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::Local => "local",
+            Persistence::Session => "session",
+            Persistence::None => "none",
+        }
+    }
 }
 
 thread_local! {
