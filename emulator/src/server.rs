@@ -15,6 +15,7 @@ use cloud_protocol::codes;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
 
 use crate::auth::tokens::TokenSigner;
@@ -115,6 +116,12 @@ impl AppState {
     }
 }
 
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let body =
+        ApiError::new(codes::SYS_ERR, "internal error in the emulator").body(&new_request_id());
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
+}
+
 async fn not_found(request: Request) -> Response {
     let body = ApiError::new(
         codes::RESOURCE_NOT_FOUND,
@@ -145,6 +152,8 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         security::check_host,
     ))
+    // A bug in a handler answers 500 instead of dropping the connection.
+    .layer(CatchPanicLayer::custom(panic_response))
     .with_state(state)
 }
 
