@@ -205,3 +205,68 @@ async fn gateway_route_returns_the_raw_value_or_a_non_2xx_error() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn stopping_lets_calls_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_function(
+        &dir,
+        "slow",
+        "exports.main = () => new Promise((done) => setTimeout(() => done({ late: true }), 800));\n",
+    );
+    std::fs::write(folder.join("config.json"), r#"{"timeout": 10}"#).unwrap();
+    let config = config_in(&dir);
+    let server = start_in(dir, config).await;
+    let token = server.access_token("envx").await;
+    let request = server
+        .client
+        .post(format!("{}/web?env=envx", server.url))
+        .body(
+            json!({"action": "functions.invokeFunction", "function_name": "slow", "request_data": "{}",
+                   "access_token": token})
+            .to_string(),
+        )
+        .send();
+    let call = tokio::spawn(async move { request.await.unwrap().json::<Value>().await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let addr = server.server.addr();
+    server.stop().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    let answer = call.await.unwrap();
+    assert_eq!(
+        answer["data"]["response_data"], r#"{"late":true}"#,
+        "{answer}"
+    );
+    // After stopping, nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn gateway_reports_expired_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(&dir, "echo", ECHO);
+    let mut config = config_in(&dir);
+    config.token_ttl_secs = 1;
+    let server = start_in(dir, config).await;
+    let token = server.access_token("envx").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let response = server
+        .client
+        .post(format!("{}/v1/functions/echo", server.url))
+        .header("authorization", format!("Bearer {token}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "ACCESS_TOKEN_EXPIRED"
+    );
+    server.stop().await;
+}
