@@ -259,6 +259,52 @@ mod tests {
         assert_eq!(split_host_port("::1"), None);
     }
 
+    fn state_with_host(host: &str) -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::new(dir.path().join("data"), dir.path().join("functions"));
+        config.host = host.to_string();
+        config.allow_origins = vec!["https://app.example.com/".to_string()];
+        let state = AppState::new(config, 8080).unwrap();
+        (dir, state)
+    }
+
+    #[test]
+    fn host_rules_follow_the_bind_address() {
+        let (_dir, state) = state_with_host("127.0.0.1");
+        assert!(state.host_allowed("127.0.0.1:8080"));
+        assert!(state.host_allowed("LOCALHOST:8080"));
+        assert!(state.host_allowed("[::1]:8080"));
+        assert!(!state.host_allowed("192.168.1.5:8080"));
+        assert!(!state.host_allowed("127.0.0.1:8081"));
+        assert!(!state.host_allowed("rebind.example:8080"));
+
+        let (_dir, state) = state_with_host("0.0.0.0");
+        assert!(state.host_allowed("192.168.1.5:8080"));
+        assert!(state.host_allowed("[fe80::1]:8080"));
+        assert!(!state.host_allowed("rebind.example:8080"));
+        assert!(!state.origin_allowed("http://0.0.0.0:8080"));
+
+        let (_dir, state) = state_with_host("192.168.1.5");
+        assert!(state.host_allowed("192.168.1.5:8080"));
+        assert!(state.origin_allowed("http://192.168.1.5:8080"));
+        assert!(!state.host_allowed("10.0.0.1:8080"));
+    }
+
+    #[test]
+    fn origin_rules() {
+        let (_dir, state) = state_with_host("127.0.0.1");
+        assert!(state.origin_allowed("http://localhost:5173"));
+        assert!(state.origin_allowed("https://127.0.0.1"));
+        assert!(state.origin_allowed("http://[::1]:1"));
+        assert!(state.origin_allowed("https://app.example.com"));
+        assert!(state.origin_allowed("HTTPS://APP.example.com/"));
+        assert!(!state.origin_allowed("https://app.example.com:444"));
+        assert!(!state.origin_allowed("http://localhost.evil.com"));
+        assert!(!state.origin_allowed("http://user@localhost"));
+        assert!(!state.origin_allowed("ftp://localhost"));
+        assert!(!state.origin_allowed("null"));
+    }
+
     #[test]
     fn origins_are_validated() {
         assert!(validate_origin("*").is_ok());

@@ -101,7 +101,7 @@ impl AppState {
             (None, Some(pinned)) => Ok(pinned.clone()),
             (None, None) => Err(ApiError::new(
                 codes::INVALID_ENV,
-                "missing env: pass ?env=<env id>",
+                "missing env id (?env= on /web, ?client_id= on /auth/v1)",
             )),
             (Some(env), _) if !valid_env_id(env) => Err(ApiError::new(
                 codes::INVALID_ENV,
