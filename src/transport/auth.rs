@@ -106,7 +106,14 @@ impl Session {
         timeout_ms: u32,
         persistence: Persistence,
     ) -> Rc<Session> {
-        let key = [base_url, env, region.unwrap_or("\u{0}"), &timeout_ms.to_string(), persistence.name()].join("\n");
+        let key = [
+            base_url,
+            env,
+            region.unwrap_or("\u{0}"),
+            &timeout_ms.to_string(),
+            persistence.name(),
+        ]
+        .join("\n");
         SESSIONS.with(|sessions| {
             if let Some((_, session)) = sessions.borrow().iter().find(|(k, _)| *k == key) {
                 return session.clone();

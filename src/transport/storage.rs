@@ -40,7 +40,7 @@ impl Persistence {
 }
 
 thread_local! {
-    // Memory store shared by every session; also the fallback when Web Storage refuses a write.
+    // The memory store of `persistence: 'none'`; also used when Web Storage throws.
     static MEMORY: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -68,8 +68,8 @@ impl Store {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<String> {
-        if let Some(Ok(Some(value))) = self.web.as_ref().map(|web| web.get_item(key)) {
-            return Some(value);
+        if let Some(Ok(value)) = self.web.as_ref().map(|web| web.get_item(key)) {
+            return value;
         }
         MEMORY.with(|memory| {
             memory
@@ -80,7 +80,7 @@ impl Store {
         })
     }
 
-    /// Stores `value` under `key`.
+    /// Stores `value` under `key` (in memory when Web Storage refuses, e.g. quota or privacy mode).
     pub fn set(&self, key: &str, value: &str) {
         if let Some(Ok(())) = self.web.as_ref().map(|web| web.set_item(key, value)) {
             return;

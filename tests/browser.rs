@@ -1,0 +1,410 @@
+//! The SDK in real Chromium against a running cloud-emulator:
+//!   cloud-emulator exec --functions tests/functions -- wasm-pack test --headless --chrome
+//! (scripts/test-wasm.sh). The emulator URL is read at build time; without it every test fails.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Function, Promise, Reflect, JSON};
+use taro_cloud_wasm::CloudHandle;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen]
+extern "C" {
+    // Named apart from the SDK's own AbortController binding (same-shaped imports would clash at link time).
+    #[wasm_bindgen(js_name = AbortController)]
+    type TestAbortController;
+    #[wasm_bindgen(constructor, js_class = AbortController)]
+    fn new() -> TestAbortController;
+    #[wasm_bindgen(method, getter, js_class = AbortController, js_name = signal)]
+    fn test_signal(this: &TestAbortController) -> JsValue;
+    #[wasm_bindgen(method, js_class = AbortController, js_name = abort)]
+    fn test_abort(this: &TestAbortController);
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn test_set_timeout(callback: &Function, ms: i32) -> JsValue;
+
+    #[wasm_bindgen(js_namespace = sessionStorage, js_name = getItem)]
+    fn session_get(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_namespace = sessionStorage, js_name = setItem)]
+    fn session_set(key: &str, value: &str);
+}
+
+fn emulator_url() -> &'static str {
+    // Read at build time; a build without it must fail every test, not skip them.
+    match option_env!("CLOUD_EMULATOR_URL") {
+        Some(url) => url,
+        None => panic!("CLOUD_EMULATOR_URL was not set at build time: run under `cloud-emulator exec -- wasm-pack test`"),
+    }
+}
+
+/// A fresh env per test so credentials and results never leak between tests.
+fn fresh_env(tag: &str) -> String {
+    format!("wasm-{tag}-{}", (js_sys::Math::random() * 1e9) as u64)
+}
+
+fn json(text: &str) -> JsValue {
+    JSON::parse(text).expect("test JSON")
+}
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &JsValue::from_str(key)).unwrap()
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    Reflect::set(target, &JsValue::from_str(key), value).unwrap();
+}
+
+fn init_default(env: &str, extra: &str) -> CloudHandle {
+    let cloud = CloudHandle::create_default();
+    let config = json(&format!(
+        r#"{{"env":"{env}","endpoint":"{}","persistence":"session"{extra}}}"#,
+        emulator_url()
+    ));
+    let _ = cloud.init(config);
+    cloud
+}
+
+async fn call(cloud: &CloudHandle, options: JsValue) -> Result<JsValue, JsValue> {
+    let promise: Promise = cloud.call_function(options)?.dyn_into()?;
+    JsFuture::from(promise).await
+}
+
+fn sleep(ms: i32) -> JsFuture {
+    JsFuture::from(Promise::new(&mut |resolve, _| {
+        test_set_timeout(&resolve, ms);
+    }))
+}
+
+fn assert_error(error: &JsValue, err_code: i32) {
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "not an Error: {error:?}"
+    );
+    assert_eq!(
+        get(error, "errCode").as_f64(),
+        Some(err_code as f64),
+        "{:?}",
+        get(error, "errMsg")
+    );
+    assert_eq!(get(error, "errMsg"), get(error, "message"));
+}
+
+#[wasm_bindgen_test]
+async fn anonymous_sign_in_then_call_function() {
+    let env = fresh_env("ok");
+    let cloud = init_default(&env, "");
+    let res = call(
+        &cloud,
+        json(r#"{"name":"echo","data":{"a":1,"s":"\"x\"\n"}}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get(&res, "errMsg").as_string().as_deref(),
+        Some("cloud.callFunction:ok")
+    );
+    assert!(!get(&res, "requestID")
+        .as_string()
+        .unwrap_or_default()
+        .is_empty());
+    let result = get(&res, "result");
+    assert_eq!(
+        JSON::stringify(&get(&result, "data")).unwrap(),
+        r#"{"a":1,"s":"\"x\"\n"}"#
+    );
+    assert_eq!(get(&result, "env").as_string(), Some(env.clone()));
+    assert_eq!(get(&result, "hasOpenId").as_bool(), Some(true));
+
+    // Credentials are persisted like @cloudbase/js-sdk 3.x (persistence 'session' → sessionStorage).
+    let stored = json(&session_get(&format!("credentials_{env}")).expect("credentials stored"));
+    assert_eq!(
+        get(&stored, "token_type").as_string().as_deref(),
+        Some("Bearer")
+    );
+    assert_eq!(
+        get(&stored, "scope").as_string().as_deref(),
+        Some("anonymous")
+    );
+    assert!(!get(&stored, "refresh_token")
+        .as_string()
+        .unwrap()
+        .is_empty());
+    let expires_at = js_sys::Date::parse(&get(&stored, "expires_at").as_string().unwrap());
+    assert!(expires_at > js_sys::Date::now());
+    assert_eq!(session_get("device_id").map(|id| id.len()), Some(32));
+
+    // Per-call config.env overrides the init env on the default instance.
+    let other = fresh_env("other");
+    let options = json(&format!(
+        r#"{{"name":"echo","config":{{"env":"{other}"}}}}"#
+    ));
+    let res = call(&cloud, options).await.unwrap();
+    assert_eq!(get(&get(&res, "result"), "env").as_string(), Some(other));
+}
+
+#[wasm_bindgen_test]
+async fn function_error_is_404011_with_message_and_stack() {
+    let cloud = init_default(&fresh_env("throws"), "");
+    let error = call(&cloud, json(r#"{"name":"throws","data":{"tag":"t-42"}}"#))
+        .await
+        .unwrap_err();
+    assert_error(&error, -404011);
+    let err_msg = get(&error, "errMsg").as_string().unwrap();
+    assert!(
+        err_msg.starts_with(
+            "cloud.callFunction:fail -404011 cloud function execution error. requestID "
+        ),
+        "{err_msg}"
+    );
+    assert!(err_msg.contains("boom: t-42"), "{err_msg}");
+    assert!(err_msg.contains("index.js"), "stack missing: {err_msg}");
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("FUNCTIONS_EXECUTE_FAIL")
+    );
+    assert!(get(&error, "requestID").is_string());
+}
+
+#[wasm_bindgen_test]
+async fn missing_function_is_501000() {
+    let cloud = init_default(&fresh_env("missing"), "");
+    let error = call(&cloud, json(r#"{"name":"no-such-function"}"#))
+        .await
+        .unwrap_err();
+    assert_error(&error, -501000);
+    assert_eq!(
+        get(&error, "errMsg").as_string().as_deref(),
+        Some("cloud.callFunction:fail -501000 FunctionName parameter could not be found.")
+    );
+    assert_eq!(
+        get(&error, "code").as_string().as_deref(),
+        Some("FUNCTION_NOT_FOUND")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn callback_style_returns_undefined_and_calls_success_then_complete() {
+    let cloud = init_default(&fresh_env("cb"), "");
+    let log = Array::new();
+    let mut done = None;
+    let finished = Promise::new(&mut |resolve, _| done = Some(resolve));
+    let done = done.unwrap();
+    let options = json(r#"{"name":"echo","data":{"k":"v"}}"#);
+    let success = Closure::once_into_js({
+        let log = log.clone();
+        move |res: JsValue| -> () {
+            log.push(&"success".into());
+            log.push(&get(&get(&get(&res, "result"), "data"), "k"));
+            // A throwing callback must not reach fail (it is logged instead).
+            wasm_bindgen::throw_str("user callback bug");
+        }
+    });
+    let fail = Closure::once_into_js({
+        let log = log.clone();
+        move |_: JsValue| {
+            log.push(&"fail".into());
+        }
+    });
+    let complete = Closure::once_into_js({
+        let log = log.clone();
+        move |res: JsValue| {
+            log.push(&"complete".into());
+            done.call1(&JsValue::UNDEFINED, &res).unwrap();
+        }
+    });
+    set(&options, "success", &success);
+    set(&options, "fail", &fail);
+    set(&options, "complete", &complete);
+    let returned = cloud.call_function(options).unwrap();
+    assert!(returned.is_undefined());
+    log.push(&"returned".into());
+    let completed_with = JsFuture::from(finished).await.unwrap();
+    assert_eq!(
+        get(&completed_with, "errMsg").as_string().as_deref(),
+        Some("cloud.callFunction:ok")
+    );
+    assert_eq!(
+        JSON::stringify(&log).unwrap(),
+        r#"["returned","success","v","complete"]"#
+    );
+
+    // Failures (here validation) go to fail then complete, still asynchronously.
+    let log = Array::new();
+    let mut done = None;
+    let finished = Promise::new(&mut |resolve, _| done = Some(resolve));
+    let done = done.unwrap();
+    let options = json(r#"{"name":""}"#);
+    let fail = Closure::once_into_js({
+        let log = log.clone();
+        move |error: JsValue| {
+            log.push(&get(&error, "errCode"));
+        }
+    });
+    let complete = Closure::once_into_js(move |error: JsValue| {
+        done.call1(&JsValue::UNDEFINED, &error).unwrap();
+    });
+    set(&options, "fail", &fail);
+    set(&options, "complete", &complete);
+    assert!(cloud.call_function(options).unwrap().is_undefined());
+    log.push(&"returned".into());
+    let error = JsFuture::from(finished).await.unwrap();
+    assert_error(&error, -401002);
+    assert_eq!(JSON::stringify(&log).unwrap(), r#"["returned",-401002]"#);
+}
+
+#[wasm_bindgen_test]
+async fn abort_through_signal_cancels_the_call() {
+    let cloud = init_default(&fresh_env("abort"), "");
+    // Sign in first so the abort lands on the function call itself.
+    call(&cloud, json(r#"{"name":"echo"}"#)).await.unwrap();
+    let controller = TestAbortController::new();
+    let options = json(r#"{"name":"slow","data":{"ms":3000}}"#);
+    set(&options, "signal", &controller.test_signal());
+    let started = js_sys::Date::now();
+    let pending = call(&cloud, options);
+    let abort = Closure::once_into_js(move || controller.test_abort());
+    test_set_timeout(abort.unchecked_ref(), 150);
+    let error = pending.await.unwrap_err();
+    assert_error(&error, -1);
+    assert_eq!(
+        get(&error, "errMsg").as_string().as_deref(),
+        Some("cloud.callFunction:fail abort")
+    );
+    assert!(
+        js_sys::Date::now() - started < 2000.0,
+        "abort did not end the call early"
+    );
+
+    // An already-aborted signal fails at once.
+    let controller = TestAbortController::new();
+    controller.test_abort();
+    let options = json(r#"{"name":"echo"}"#);
+    set(&options, "signal", &controller.test_signal());
+    assert_error(&call(&cloud, options).await.unwrap_err(), -1);
+}
+
+#[wasm_bindgen_test]
+async fn request_timeout_is_501002() {
+    let cloud = init_default(&fresh_env("timeout"), r#","timeout":1000"#);
+    call(&cloud, json(r#"{"name":"echo"}"#)).await.unwrap();
+    let error = call(&cloud, json(r#"{"name":"slow","data":{"ms":3000}}"#))
+        .await
+        .unwrap_err();
+    assert_error(&error, -501002);
+}
+
+#[wasm_bindgen_test]
+async fn unreachable_server_is_601003() {
+    let cloud = CloudHandle::create_default();
+    // Port 9 (discard) on loopback is closed on test machines.
+    let _ = cloud.init(json(
+        r#"{"env":"nowhere","endpoint":"http://127.0.0.1:9","persistence":"none"}"#,
+    ));
+    let error = call(&cloud, json(r#"{"name":"echo"}"#)).await.unwrap_err();
+    assert_error(&error, -601003);
+}
+
+#[wasm_bindgen_test]
+async fn uninitialised_use_throws_synchronously() {
+    let cloud = CloudHandle::create_default();
+    let thrown = cloud.call_function(json(r#"{"name":"echo"}"#)).unwrap_err();
+    assert_error(&thrown, -1);
+    assert_eq!(
+        get(&thrown, "errMsg").as_string().as_deref(),
+        Some("Cloud API isn't enabled, please call init first")
+    );
+    // Options that are not an object throw synchronously too (once initialised).
+    let _ = cloud.init(json(r#"{"env":"e","endpoint":"http://127.0.0.1:9"}"#));
+    assert_error(&cloud.call_function(JsValue::from(5)).unwrap_err(), -401003);
+}
+
+#[wasm_bindgen_test]
+async fn instances_use_their_resource_env() {
+    let env = fresh_env("inst");
+    let options = json(&format!(
+        r#"{{"resourceEnv":"{env}","endpoint":"{}","persistence":"session"}}"#,
+        emulator_url()
+    ));
+    let instance = CloudHandle::create_instance(options).unwrap();
+    assert_error(
+        &instance
+            .call_function(json(r#"{"name":"echo"}"#))
+            .unwrap_err(),
+        -1,
+    );
+    JsFuture::from(instance.init(JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    // config.env is ignored on instances.
+    let res = call(
+        &instance,
+        json(r#"{"name":"echo","config":{"env":"elsewhere"}}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get(&get(&res, "result"), "env").as_string(), Some(env));
+}
+
+#[wasm_bindgen_test]
+async fn expired_access_token_is_refreshed() {
+    let env = fresh_env("refresh");
+    let key = format!("credentials_{env}");
+    let first = init_default(&env, "");
+    call(&first, json(r#"{"name":"echo"}"#)).await.unwrap();
+    let stored = json(&session_get(&key).unwrap());
+    let old_token = get(&stored, "access_token").as_string().unwrap();
+    set(
+        &stored,
+        "expires_at",
+        &JsValue::from_str("2000-01-01T00:00:00.000Z"),
+    );
+    session_set(
+        &key,
+        &JSON::stringify(&stored).unwrap().as_string().unwrap(),
+    );
+
+    // A second client (other timeout → its own session) loads the expired credentials and refreshes them.
+    let second = init_default(&env, r#","timeout":14000"#);
+    call(&second, json(r#"{"name":"echo"}"#)).await.unwrap();
+    let refreshed = json(&session_get(&key).unwrap());
+    assert_ne!(
+        get(&refreshed, "access_token").as_string().unwrap(),
+        old_token
+    );
+    assert!(
+        js_sys::Date::parse(&get(&refreshed, "expires_at").as_string().unwrap())
+            > js_sys::Date::now()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn rejected_credentials_lead_to_a_new_anonymous_sign_in() {
+    // Stored credentials the server never issued: the call gets CHECK_LOGIN_FAILED, signs in and retries;
+    // an expired one with an unknown refresh token gets invalid_grant and signs in again.
+    for (tag, expires_at) in [
+        ("bogus", "2999-01-01T00:00:00.000Z"),
+        ("badrefresh", "2000-01-01T00:00:00.000Z"),
+    ] {
+        let env = fresh_env(tag);
+        let key = format!("credentials_{env}");
+        session_set(
+            &key,
+            &format!(
+                r#"{{"token_type":"Bearer","access_token":"AT-bogus","refresh_token":"RT-bogus","expires_in":7200,"scope":"anonymous","sub":"x","expires_at":"{expires_at}"}}"#
+            ),
+        );
+        let cloud = init_default(&env, "");
+        let res = call(&cloud, json(r#"{"name":"echo"}"#)).await.unwrap();
+        assert_eq!(get(&get(&res, "result"), "env").as_string(), Some(env));
+        let stored = json(&session_get(&key).unwrap());
+        assert_ne!(
+            get(&stored, "access_token").as_string().as_deref(),
+            Some("AT-bogus"),
+            "{tag}"
+        );
+    }
+    sleep(1).await.unwrap();
+}
