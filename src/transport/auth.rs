@@ -16,8 +16,14 @@ use crate::error::Failure;
 use crate::js;
 
 /// Seconds taken off `expires_in` so a token is refreshed before the server considers it expired
-/// (the same margin as @cloudbase/js-sdk's `LocalCredentials`).
+/// (the same margin as @cloudbase/js-sdk's `LocalCredentials`; at most half the lifetime for short ones).
 const EXPIRY_MARGIN_SECS: f64 = 30.0;
+
+/// When credentials issued at `now_ms` with `expires_in` seconds should be refreshed.
+pub fn refresh_at(now_ms: f64, expires_in: f64) -> f64 {
+    let lifetime = expires_in.max(0.0);
+    now_ms + (lifetime - EXPIRY_MARGIN_SECS.min(lifetime / 2.0)) * 1000.0
+}
 
 /// An OAuth2 credentials object as the server returns it, plus its absolute expiry.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +57,7 @@ impl Credentials {
         let access_token = js::get_string(value, "access_token").filter(|t| !t.is_empty())?;
         let expires_in = js::get(value, "expires_in").as_f64().unwrap_or(7200.0);
         let expires_at_ms = match now_ms {
-            Some(now) => now + (expires_in - EXPIRY_MARGIN_SECS).max(0.0) * 1000.0,
+            Some(now) => refresh_at(now, expires_in),
             None => js_sys::Date::parse(&js::get_string(value, "expires_at")?),
         };
         Some(Credentials {
@@ -296,6 +302,13 @@ mod tests {
             r#"{"token_type":"Bearer","access_token":"AT-anon-1","refresh_token":"RT-anon-1","expires_in":7200,"scope":"anonymous","sub":"uid-anon-1","expires_at":"2026-11-24T13:31:41.368Z"}"#
         );
         assert_eq!(credentials_key("envx"), "credentials_envx");
+    }
+
+    #[test]
+    fn tokens_are_refreshed_30_s_early_or_at_half_life() {
+        assert_eq!(refresh_at(1_000.0, 7200.0), 1_000.0 + 7_170_000.0);
+        assert_eq!(refresh_at(0.0, 10.0), 5_000.0);
+        assert_eq!(refresh_at(0.0, 0.0), 0.0);
     }
 
     #[test]
