@@ -7,10 +7,12 @@
 //! * [`err_code_for`]: string code → the numeric `errCode` that `wx.cloud` reports.
 //! * [`describe`] and [`fail_message`]: the `errMsg` text `"<api>:fail <errCode> <description>. <detail>"`.
 //! * [`limits`]: the documented client and server limits.
+//! * [`storage`]: `cloudPath` naming rules and the `cloud://` fileID format.
 #![deny(missing_docs)]
 
 pub mod codes;
 pub mod limits;
+pub mod storage;
 
 /// The constant `dataVersion` every `/web` action envelope carries.
 pub const DATA_VERSION: &str = "2020-01-10";
@@ -128,7 +130,9 @@ pub fn err_code_for(code: &str) -> i32 {
         STORAGE_FILE_NONEXIST => -503003,
         STORAGE_SIGN_PARAM_INVALID => -503004,
         FUNCTIONS_REQUEST_FAIL => -504001,
-        FUNCTIONS_EXECUTE_FAIL | FUNCTION_TIME_LIMIT_EXCEEDED | FUNCTION_INVOCATION_FAILED => -504002,
+        FUNCTIONS_EXECUTE_FAIL | FUNCTION_TIME_LIMIT_EXCEEDED | FUNCTION_INVOCATION_FAILED => {
+            -504002
+        }
         _ => -501001,
     }
 }
@@ -166,7 +170,10 @@ mod tests {
             fail_message("cloud.callFunction", -501000, "Environment not found"),
             "cloud.callFunction:fail -501000 Environment not found"
         );
-        assert_eq!(fail_message("cloud.callFunction", -1, "abort"), "cloud.callFunction:fail abort");
+        assert_eq!(
+            fail_message("cloud.callFunction", -1, "abort"),
+            "cloud.callFunction:fail abort"
+        );
     }
 
     #[test]
