@@ -408,3 +408,55 @@ async fn rejected_credentials_lead_to_a_new_anonymous_sign_in() {
     }
     sleep(1).await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn concurrent_calls_share_one_anonymous_sign_in() {
+    let env = fresh_env("shared");
+    // Count sign-in requests for this env by wrapping the global fetch the SDK calls.
+    let install = Function::new_with_args(
+        "env",
+        "const original = globalThis.fetch; let count = 0;
+         globalThis.fetch = function (url, init) {
+           if (String(url).includes('/auth/v1/signin/anonymously?client_id=' + env)) count++;
+           return original.call(this, url, init);
+         };
+         return { count: () => count, restore: () => { globalThis.fetch = original; } };",
+    );
+    let probe = install
+        .call1(&JsValue::UNDEFINED, &JsValue::from_str(&env))
+        .unwrap();
+    let cloud = init_default(&env, "");
+    // All three calls start (synchronously) before any of them has a token.
+    let promises: Vec<Promise> = (0..3)
+        .map(|i| {
+            let options = json(&format!(r#"{{"name":"echo","data":{{"i":{i}}}}}"#));
+            cloud.call_function(options).unwrap().dyn_into().unwrap()
+        })
+        .collect();
+    let mut results = Vec::new();
+    for promise in promises {
+        results.push(JsFuture::from(promise).await);
+    }
+    let count = get(&probe, "count")
+        .dyn_into::<Function>()
+        .unwrap()
+        .call0(&JsValue::UNDEFINED)
+        .unwrap();
+    get(&probe, "restore")
+        .dyn_into::<Function>()
+        .unwrap()
+        .call0(&JsValue::UNDEFINED)
+        .unwrap();
+    for (i, result) in results.into_iter().enumerate() {
+        let res = result.unwrap();
+        assert_eq!(
+            get(&get(&get(&res, "result"), "data"), "i").as_f64(),
+            Some(i as f64)
+        );
+    }
+    assert_eq!(
+        count.as_f64(),
+        Some(1.0),
+        "one sign-in for concurrent calls"
+    );
+}
