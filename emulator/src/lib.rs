@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod functions;
 pub mod functions_api;
