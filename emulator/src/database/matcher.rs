@@ -892,3 +892,408 @@ pub fn compile_regex(pattern: &str, options: &str) -> DbResult<Regex> {
         .build()
         .map_err(|e| DbError::invalid_param(format!("invalid regular expression /{pattern}/: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(query: Value, doc: Value) -> bool {
+        Matcher::new(&query).unwrap().matches(&doc).unwrap()
+    }
+
+    fn err(query: Value) -> DbError {
+        Matcher::new(&query).unwrap_err()
+    }
+
+    #[test]
+    fn equality_and_implicit_and() {
+        let doc = json!({"a": 1, "b": "x", "c": {"d": 2.0}, "arr": [1, 2, 3], "n": null});
+        assert!(m(json!({}), doc.clone()));
+        assert!(m(Value::Null, doc.clone()));
+        assert!(m(json!({"a": 1.0, "b": "x"}), doc.clone()));
+        assert!(!m(json!({"a": 1, "b": "y"}), doc.clone()));
+        assert!(m(json!({"c.d": 2}), doc.clone()));
+        assert!(m(json!({"c": {"d": 2}}), doc.clone()), "exact sub-document");
+        assert!(!m(json!({"c": {"d": 2, "e": 1}}), doc.clone()));
+        assert!(m(json!({"arr": 2}), doc.clone()), "any element");
+        assert!(m(json!({"arr": [1, 2, 3]}), doc.clone()), "whole array");
+        assert!(!m(json!({"arr": [1, 2]}), doc.clone()));
+        assert!(m(json!({"arr.1": 2}), doc.clone()), "numeric index");
+        assert!(m(json!({"arr": {"$eq": 3}}), doc));
+        assert!(
+            m(json!({"a": [[1, 2]]}), json!({"a": [[[1, 2]], 5]})),
+            "nested array element equality"
+        );
+        assert!(
+            !m(json!({"a": 1}), json!({"a": [[1]]})),
+            "arrays are expanded one level only"
+        );
+    }
+
+    #[test]
+    fn null_and_missing() {
+        // MongoDB docs "Query for Null or Missing Fields".
+        let docs = [json!({"_id": 1, "item": null}), json!({"_id": 2})];
+        assert!(docs.iter().all(|d| m(json!({"item": null}), d.clone())));
+        assert!(m(json!({"item": {"$exists": false}}), docs[1].clone()));
+        assert!(!m(json!({"item": {"$exists": false}}), docs[0].clone()));
+        assert!(m(json!({"item": {"$type": "null"}}), docs[0].clone()));
+        assert!(!m(json!({"item": {"$type": "null"}}), docs[1].clone()));
+        assert!(m(json!({"item": {"$ne": null}}), json!({"item": 0})));
+        assert!(!m(json!({"item": {"$ne": null}}), docs[1].clone()));
+        assert!(m(json!({"item": {"$gte": null}}), docs[1].clone()));
+        assert!(!m(json!({"item": {"$gt": null}}), docs[1].clone()));
+        assert!(
+            m(json!({"a.b": null}), json!({"a": [{"b": 1}, {"c": 2}]})),
+            "missing on one branch"
+        );
+        assert!(m(json!({"item": {"$in": [null, 5]}}), docs[1].clone()));
+    }
+
+    #[test]
+    fn ne_and_nin_match_missing() {
+        assert!(m(json!({"q": {"$ne": 20}}), json!({"x": 1})));
+        assert!(m(json!({"q": {"$nin": [5, 15]}}), json!({"x": 1})));
+        assert!(
+            !m(json!({"tags": {"$ne": "b"}}), json!({"tags": ["a", "b"]})),
+            "no element may equal"
+        );
+        assert!(!m(json!({"q": {"$nin": [5, 15]}}), json!({"q": 15})));
+    }
+
+    #[test]
+    fn comparisons_bracket_types() {
+        assert!(m(json!({"q": {"$gt": 20}}), json!({"q": 25})));
+        assert!(!m(json!({"q": {"$gt": 20}}), json!({"q": "25"})));
+        assert!(m(json!({"q": {"$gte": 20, "$lt": 30}}), json!({"q": 20.0})));
+        assert!(m(json!({"q": {"$lte": "b"}}), json!({"q": "abc"})));
+        assert!(
+            m(json!({"q": {"$lt": 2}}), json!({"q": [5, 1]})),
+            "any element"
+        );
+        assert!(
+            m(json!({"q": {"$gt": 10, "$lt": 2}}), json!({"q": [1, 20]})),
+            "different elements may satisfy each op"
+        );
+        assert!(!m(
+            json!({"q": {"$elemMatch": {"$gt": 10, "$lt": 2}}}),
+            json!({"q": [1, 20]})
+        ));
+        assert!(m(json!({"q": {"$gt": 10}}), json!({"q": [1, 20]})));
+        // Dates compare as dates, not as numbers (protocol.md §5.3 capture).
+        assert!(m(
+            json!({"when": {"$lt": {"$date": 1700000000000_i64}}}),
+            json!({"when": {"$date": 1600000000000_i64}})
+        ));
+        assert!(!m(
+            json!({"when": {"$lt": {"$date": 1700000000000_i64}}}),
+            json!({"when": 1})
+        ));
+        assert!(m(
+            json!({"when": {"$date": 5}}),
+            json!({"when": {"$date": 5.0}})
+        ));
+    }
+
+    #[test]
+    fn in_all_size_mod() {
+        assert!(m(
+            json!({"tags": {"$in": ["a", "z"]}}),
+            json!({"tags": ["a", "b"]})
+        ));
+        assert!(m(
+            json!({"s": {"$in": [{"$regex": "^ab"}, 3]}}),
+            json!({"s": "abc"})
+        ));
+        assert!(m(
+            json!({"tags": {"$all": ["a", "b"]}}),
+            json!({"tags": ["b", "c", "a"]})
+        ));
+        assert!(!m(
+            json!({"tags": {"$all": ["a", "d"]}}),
+            json!({"tags": ["b", "c", "a"]})
+        ));
+        assert!(m(json!({"tags": {"$all": ["a"]}}), json!({"tags": "a"})));
+        assert!(!m(json!({"tags": {"$all": []}}), json!({"tags": []})));
+        assert!(m(
+            json!({"tags": {"$size": 2}}),
+            json!({"tags": ["x", "y"]})
+        ));
+        assert!(!m(json!({"tags": {"$size": 1}}), json!({"tags": "x"})));
+        assert!(m(json!({"q": {"$mod": [4, 0]}}), json!({"q": 12})));
+        assert!(
+            m(json!({"q": {"$mod": [4, 1]}}), json!({"q": 5.7})),
+            "floats truncate"
+        );
+        assert!(m(json!({"q": {"$mod": [4, -1]}}), json!({"q": -5})));
+        assert!(!m(json!({"q": {"$mod": [4, 0]}}), json!({"q": "12"})));
+    }
+
+    #[test]
+    fn elem_match_both_forms() {
+        // MongoDB docs: {results: {$elemMatch: {$gte: 80, $lt: 85}}}.
+        assert!(m(
+            json!({"results": {"$elemMatch": {"$gte": 80, "$lt": 85}}}),
+            json!({"results": [82, 85, 88]})
+        ));
+        assert!(!m(
+            json!({"results": {"$elemMatch": {"$gte": 80, "$lt": 85}}}),
+            json!({"results": [75, 88, 89]})
+        ));
+        let doc =
+            json!({"results": [{"product": "abc", "score": 10}, {"product": "xyz", "score": 5}]});
+        assert!(m(
+            json!({"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 5}}}}),
+            doc.clone()
+        ));
+        assert!(!m(
+            json!({"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 8}}}}),
+            doc.clone()
+        ));
+        assert!(m(
+            json!({"results": {"$elemMatch": {"$or": [{"score": 10}, {"score": 99}]}}}),
+            doc.clone()
+        ));
+        assert!(!m(
+            json!({"results": {"$elemMatch": {"score": 10}}}),
+            json!({"results": {"score": 10}})
+        ));
+        assert!(m(
+            json!({"results": {"$all": [{"$elemMatch": {"score": 10}}, {"$elemMatch": {"score": 5}}]}}),
+            doc
+        ));
+    }
+
+    #[test]
+    fn regex_options_and_limits() {
+        let doc = json!({"name": "Abc\nxyz"});
+        assert!(m(
+            json!({"name": {"$regex": "^ab", "$options": "i"}}),
+            doc.clone()
+        ));
+        assert!(!m(json!({"name": {"$regex": "^ab"}}), doc.clone()));
+        assert!(m(
+            json!({"name": {"$regex": "^xyz", "$options": "m"}}),
+            doc.clone()
+        ));
+        assert!(!m(json!({"name": {"$regex": "^xyz"}}), doc.clone()));
+        assert!(m(
+            json!({"name": {"$regex": "c.x", "$options": "s"}}),
+            doc.clone()
+        ));
+        assert!(m(
+            json!({"name": {"$regex": "a b c # comment", "$options": "ix"}}),
+            doc.clone()
+        ));
+        assert!(m(
+            json!({"tags": {"$regex": "^b"}}),
+            json!({"tags": ["a", "bc"]})
+        ));
+        assert!(!m(json!({"n": {"$regex": "1"}}), json!({"n": 1})));
+        assert_eq!(
+            err(json!({"name": {"$regex": "a", "$options": "g"}})).code,
+            "INVALID_PARAM"
+        );
+        assert_eq!(
+            err(json!({"name": {"$regex": "a".repeat(1025)}})).code,
+            "INVALID_PARAM"
+        );
+        assert!(
+            Matcher::new(&json!({"name": {"$regex": "(a+)+$"}})).is_ok(),
+            "linear-time engine, no backtracking"
+        );
+        assert!(
+            Matcher::new(&json!({"name": {"$regex": "(?=x)"}})).is_err(),
+            "lookaround is rejected, not panicking"
+        );
+        assert!(
+            Matcher::new(&json!({"name": {"$regex": "\\w{1000}{1000}"}})).is_err(),
+            "compiled size limit"
+        );
+        assert!(Matcher::new(&json!({"name": {"$options": "i"}})).is_err());
+    }
+
+    #[test]
+    fn not_and_logical_operators() {
+        assert!(m(json!({"p": {"$not": {"$gt": 1.99}}}), json!({"p": 1.5})));
+        assert!(
+            m(json!({"p": {"$not": {"$gt": 1.99}}}), json!({"x": 1})),
+            "$not matches missing"
+        );
+        assert!(!m(json!({"p": {"$not": {"$gt": 1.99}}}), json!({"p": 2})));
+        assert!(m(
+            json!({"s": {"$not": {"$regex": "^p"}}}),
+            json!({"s": "q"})
+        ));
+        assert!(!m(
+            json!({"s": {"$not": {"$regex": "^p", "$options": "i"}}}),
+            json!({"s": "P"})
+        ));
+        let q = json!({"$or": [{"a": 1}, {"b": {"$exists": true}}]});
+        assert!(m(q.clone(), json!({"b": null})));
+        assert!(!m(q, json!({"a": 2})));
+        assert!(m(json!({"$nor": [{"a": 1}, {"b": 2}]}), json!({"a": 2})));
+        assert!(!m(json!({"$nor": [{"a": 1}, {"b": 2}]}), json!({"b": 2})));
+        // protocol.md §5.3: chained commands become a top-level $and.
+        let q = json!({"done": false, "$and": [{"age": {"$gt": 18}}, {"age": {"$lt": 60}}]});
+        assert!(m(q.clone(), json!({"done": false, "age": 30})));
+        assert!(!m(q, json!({"done": false, "age": 60})));
+        assert!(err(json!({"$or": []})).code == "INVALID_PARAM");
+        assert!(err(json!({"a": {"$not": 5}})).code == "INVALID_PARAM");
+    }
+
+    #[test]
+    fn unknown_operators_are_typed_errors() {
+        assert_eq!(
+            err(json!({"a": {"$foo": 1}})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+        assert_eq!(
+            err(json!({"$foo": [{"a": 1}]})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+        assert_eq!(
+            err(json!({"$where": "true"})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+        assert_eq!(
+            err(json!({"a": {"$elemMatch": {"$bar": 1}}})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+        assert_eq!(
+            err(json!({"$expr": {"$function": {}}})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+        assert_eq!(err(json!([1])).code, "INVALID_PARAM");
+        assert_eq!(err(json!({"a": {"$in": 5}})).code, "INVALID_PARAM");
+        assert_eq!(err(json!({"a": {"$size": -1}})).code, "INVALID_PARAM");
+        assert_eq!(err(json!({"a": {"$mod": [0, 1]}})).code, "INVALID_PARAM");
+        assert_eq!(err(json!({"a..b": 1})).code, "INVALID_PARAM");
+        assert_eq!(
+            err(json!({"a": {"$date": {"offset": 0}}})).code,
+            "INVALID_PARAM"
+        );
+    }
+
+    #[test]
+    fn expr_compares_fields() {
+        // MongoDB docs: {$expr: {$gt: ["$spent", "$budget"]}}.
+        let q = json!({"$expr": {"$gt": ["$spent", "$budget"]}});
+        assert!(m(q.clone(), json!({"budget": 100, "spent": 150})));
+        assert!(!m(q, json!({"budget": 100, "spent": 50})));
+        let q =
+            json!({"$expr": {"$lt": [{"$multiply": ["$qty", {"$ifNull": ["$price", 1]}]}, 10]}});
+        assert!(m(q.clone(), json!({"qty": 3})));
+        assert!(!m(q, json!({"qty": 3, "price": 5})));
+        let failing = Matcher::new(&json!({"$expr": {"$divide": ["$a", "$b"]}})).unwrap();
+        assert_eq!(
+            failing.matches(&json!({"a": 1, "b": 0})).unwrap_err().code,
+            "INVALID_PARAM"
+        );
+    }
+
+    #[test]
+    fn type_operator() {
+        assert!(m(json!({"a": {"$type": "string"}}), json!({"a": "x"})));
+        assert!(m(
+            json!({"a": {"$type": ["double", "bool"]}}),
+            json!({"a": 1.5})
+        ));
+        assert!(!m(json!({"a": {"$type": "int"}}), json!({"a": 1.5})));
+        assert!(m(
+            json!({"a": {"$type": "date"}}),
+            json!({"a": {"$date": 1}})
+        ));
+        assert!(m(json!({"a": {"$type": "array"}}), json!({"a": []})));
+    }
+
+    #[test]
+    fn geo_within_and_intersects() {
+        // protocol.md §5.3 capture: $geoWithin with a triangle.
+        let within = json!({"loc": {"$geoWithin": {"$geometry": {"type": "Polygon",
+            "coordinates": [[[0, 0], [3, 0], [3, 3], [0, 0]]]}}}});
+        assert!(m(
+            within.clone(),
+            json!({"loc": {"type": "Point", "coordinates": [2, 1]}})
+        ));
+        assert!(!m(
+            within.clone(),
+            json!({"loc": {"type": "Point", "coordinates": [1, 2]}})
+        ));
+        assert!(m(within.clone(), json!({"loc": [2, 1]})), "legacy pair");
+        assert!(!m(within, json!({"loc": "somewhere"})));
+        let multi = json!({"loc": {"$geoWithin": {"$geometry": {"type": "MultiPolygon", "coordinates": [
+            [[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[10, 10], [11, 10], [11, 11], [10, 10]]]]}}}});
+        assert!(m(
+            multi,
+            json!({"loc": {"type": "Point", "coordinates": [10.8, 10.2]}})
+        ));
+        // $centerSphere: radius in radians (1 km ≈ 1000 / 6378100).
+        let circle =
+            json!({"loc": {"$geoWithin": {"$centerSphere": [[113.3, 23.1], 1000.0 / 6378100.0]}}});
+        assert!(m(
+            circle.clone(),
+            json!({"loc": {"type": "Point", "coordinates": [113.305, 23.1]}})
+        ));
+        assert!(!m(
+            circle,
+            json!({"loc": {"type": "Point", "coordinates": [113.32, 23.1]}})
+        ));
+        let crossing = json!({"route": {"$geoIntersects": {"$geometry": {"type": "Polygon",
+            "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]}}}});
+        assert!(m(
+            crossing.clone(),
+            json!({"route": {"type": "LineString", "coordinates": [[-1, 1], [5, 1]]}})
+        ));
+        assert!(!m(
+            crossing.clone(),
+            json!({"route": {"type": "LineString", "coordinates": [[3, 3], [5, 5]]}})
+        ));
+        assert!(m(
+            crossing,
+            json!({"route": [{"type": "Point", "coordinates": [9, 9]}, {"type": "Point", "coordinates": [1, 1]}]})
+        ));
+        assert_eq!(err(json!({"loc": {"$geoWithin": {"$geometry": {"type": "Point", "coordinates": [0, 0]}}}})).code, "INVALID_PARAM");
+        assert_eq!(
+            err(json!({"loc": {"$geoWithin": {"$box": [[0, 0], [1, 1]]}}})).code,
+            "DATABASE_INVALID_OPERRATOR"
+        );
+    }
+
+    #[test]
+    fn near_sphere_filters_and_reports_distance() {
+        // protocol.md §5.3 capture.
+        let q = json!({"loc": {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [113, 23]},
+            "$maxDistance": 1000, "$minDistance": 0}}});
+        let matcher = Matcher::new(&q).unwrap();
+        let near_doc = json!({"loc": {"type": "Point", "coordinates": [113.005, 23]}});
+        let far_doc = json!({"loc": {"type": "Point", "coordinates": [113.02, 23]}});
+        assert!(matcher.matches(&near_doc).unwrap());
+        assert!(!matcher.matches(&far_doc).unwrap());
+        assert!(!matcher.matches(&json!({"x": 1})).unwrap());
+        let d = matcher.near().unwrap().distance_m(&near_doc).unwrap();
+        assert!((d - geo::haversine_m((113.0, 23.0), (113.005, 23.0))).abs() < 1e-9);
+        assert!((500.0..520.0).contains(&d), "{d}");
+        let min_only = Matcher::new(&json!({"loc": {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [113, 23]}, "$minDistance": 1000}}})).unwrap();
+        assert!(min_only.matches(&far_doc).unwrap());
+        assert!(!min_only.matches(&near_doc).unwrap());
+        let legacy = Matcher::new(
+            &json!({"loc": {"$nearSphere": [113, 23], "$maxDistance": 1000.0 / 6378100.0}}),
+        )
+        .unwrap();
+        assert!(legacy.matches(&near_doc).unwrap() && !legacy.matches(&far_doc).unwrap());
+        assert!(Matcher::new(&json!({"$or": [{"loc": {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [0, 0]}}}}]})).is_err());
+        assert!(Matcher::new(&json!({"loc": {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [0, 0]}}}, "b": {"$nearSphere": {"$geometry": {"type": "Point", "coordinates": [0, 0]}}}})).is_err());
+    }
+
+    #[test]
+    fn element_condition() {
+        let gte = ElementCondition::new(&json!({"$gte": 6})).unwrap();
+        assert!(gte.matches(&json!(7)).unwrap() && !gte.matches(&json!(5)).unwrap());
+        let doc = ElementCondition::new(&json!({"a": 1})).unwrap();
+        assert!(doc.matches(&json!({"a": 1, "b": 2})).unwrap() && !doc.matches(&json!(1)).unwrap());
+        let eq = ElementCondition::new(&json!([1, 2])).unwrap();
+        assert!(eq.matches(&json!([1, 2])).unwrap() && !eq.matches(&json!(1)).unwrap());
+    }
+}
