@@ -194,7 +194,7 @@ fn captured_operator_queries() {
 #[test]
 fn captured_geo_queries() {
     let point = |id: &str, lng: f64, lat: f64| json!({"_id": id, "loc": {"type": "Point", "coordinates": [lng, lat]}});
-    let docs = vec![
+    let docs = [
         point("far", 113.0, 23.02),
         point("mid", 113.005, 23.0),
         point("near", 113.001, 23.0),
@@ -245,5 +245,42 @@ fn captured_updates_apply_to_a_fresh_document() {
     assert_eq!(
         fresh,
         json!({"_id": "y", "a": [2, 1], "d": [4], "g": [7, 8]})
+    );
+}
+
+#[test]
+fn extreme_operands_are_handled_without_panics() {
+    let doc = json!({"_id": "e", "a": [1, 2, 3], "n": i64::MAX});
+    let out = apply_update(
+        &doc,
+        &json!({"$push": {"a": {"$each": [0], "$position": i64::MIN, "$slice": i64::MIN}}}),
+        0,
+    )
+    .unwrap();
+    assert_eq!(out["a"], json!([0, 1, 2, 3]));
+    let out = apply_update(
+        &doc,
+        &json!({"$push": {"a": {"$each": [], "$slice": i64::MAX}}}),
+        0,
+    )
+    .unwrap();
+    assert_eq!(out["a"], json!([1, 2, 3]));
+    for slice in [
+        json!(i64::MIN),
+        json!(i64::MAX),
+        json!([i64::MIN, i64::MAX]),
+        json!([i64::MAX, i64::MAX]),
+    ] {
+        let p = Projection::new(&json!({"a": {"$slice": slice}})).unwrap();
+        assert!(p.apply(&doc).unwrap()["a"].is_array());
+    }
+    assert!(apply_update(&doc, &json!({"$mul": {"n": i64::MAX}}), 0).unwrap()["n"].is_f64());
+    assert!(Matcher::new(&json!({"n": {"$mod": [-1, 0]}}))
+        .unwrap()
+        .matches(&json!({"n": i64::MIN}))
+        .unwrap());
+    assert!(
+        apply_update(&doc, &json!({"$set": {"a.99999999999": 1}}), 0).is_err(),
+        "no giant padding"
     );
 }

@@ -253,17 +253,17 @@ fn slice(value: &Value, skip: i64, limit: Option<i64>) -> Value {
     let len = items.len() as i64;
     let (start, count) = match limit {
         None if skip >= 0 => (0, skip),
-        None => ((len + skip).max(0), len),
+        None => (len.saturating_add(skip).max(0), len),
         Some(limit) => {
             let start = if skip < 0 {
-                (len + skip).max(0)
+                len.saturating_add(skip).max(0)
             } else {
                 skip.min(len)
             };
             (start, limit)
         }
     };
-    let end = (start + count).min(len);
+    let end = start.saturating_add(count).min(len);
     Value::Array(items[start as usize..end.max(start) as usize].to_vec())
 }
 

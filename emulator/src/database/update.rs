@@ -432,15 +432,8 @@ fn type_error(op: &str, path: &[String], value: &Value, wanted: &str) -> DbError
 
 fn describe(value: &Value) -> String {
     let text = value.to_string();
-    if text.len() > 60 {
-        format!(
-            "{}…",
-            &text[..text
-                .char_indices()
-                .take_while(|(i, _)| *i < 60)
-                .last()
-                .map_or(0, |(i, c)| i + c.len_utf8())]
-        )
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(60).collect::<String>())
     } else {
         text
     }
@@ -503,7 +496,7 @@ fn apply_op(doc: &mut Value, path: &[String], op: Op) -> DbResult<()> {
             let len = items.len() as i64;
             let at = match position {
                 None => len,
-                Some(p) if p < 0 => (len + p).max(0),
+                Some(p) if p < 0 => len.saturating_add(p).max(0),
                 Some(p) => p.min(len),
             } as usize;
             items.splice(at..at, each);
