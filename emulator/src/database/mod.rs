@@ -10,6 +10,10 @@
 //! * [`sort`] and [`projection`]: ordering and field selection of results.
 //!
 //! Every failure is a [`DbError`] carrying the CloudBase code to report.
+//!
+//! Field order: object comparison and equality walk fields in the map's iteration order, as MongoDB
+//! does. With serde_json's default (sorted) map that order is alphabetical, so `{b:1, a:2}` equals
+//! `{a:2, b:1}` here; enabling serde_json's `preserve_order` feature makes it document order.
 
 pub mod ejson;
 pub mod error;

@@ -264,6 +264,9 @@ fn apply(doc: &Value, update: &Value, now_ms: i64, inserting: bool) -> DbResult<
         if path[0] == "_id" {
             check_id_change(&out, &path, &op)?;
         }
+        if matches!(&op, Op::Rename(target) if target[0] == "_id") {
+            return Err(immutable_id());
+        }
         apply_op(&mut out, &path, op)?;
     }
     Ok(out)
@@ -921,6 +924,9 @@ mod tests {
             "INVALID_PARAM"
         );
         assert!(up(doc.clone(), json!({"$unset": {"_id": ""}})).is_err());
+        assert!(up(doc.clone(), json!({"$rename": {"x": "_id"}})).is_err());
+        assert!(up(doc.clone(), json!({"$rename": {"_id": "y"}})).is_err());
+        assert!(up(doc.clone(), json!({"$set": {"_id.sub": 1}})).is_err());
         assert!(up(doc.clone(), json!({"$set": {"_id": "a", "x": 2}})).is_ok());
         assert!(replace_document(&doc, &json!({"_id": "b"}), 0).is_err());
     }
