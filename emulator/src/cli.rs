@@ -11,6 +11,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::{Config, DEFAULT_TOKEN_TTL_SECS};
 use crate::security::validate_origin;
 use crate::server::{start, RunningServer};
+use crate::storage::rules::parse_rule_arg;
+use crate::storage::{DEFAULT_MAX_UPLOAD_BYTES, RULES_FILE};
 
 /// A local server speaking the CloudBase web protocol (functions, auth, hosting).
 #[derive(Debug, Parser)]
@@ -61,6 +63,14 @@ struct ServerArgs {
     /// Access token lifetime, in seconds.
     #[arg(long = "token-ttl", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
     token_ttl: u64,
+    /// Largest upload accepted, in bytes (default 50 MiB).
+    #[arg(long = "max-upload-bytes", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Storage permission rule of an env, ENV=RULE (repeatable; * for every other env). RULE is
+    /// all_write, creator_write (default: everyone reads, the creator writes), read_only or private.
+    /// Overrides <data-dir>/storage-rules.json.
+    #[arg(long = "storage-rule", value_parser = parse_rule_arg)]
+    storage_rules: Vec<(String, crate::storage::StorageRule)>,
 }
 
 impl ServerArgs {
@@ -77,6 +87,8 @@ impl ServerArgs {
             env: self.env,
             allow_origins: self.allow_origins,
             token_ttl_secs: self.token_ttl,
+            max_upload_bytes: self.max_upload_bytes,
+            storage_rules: self.storage_rules.into_iter().collect(),
         })
     }
 }
@@ -129,6 +141,12 @@ fn describe_start(config: &Config, server: &RunningServer) {
             server.url()
         );
     }
+    eprintln!(
+        "cloud-emulator: storage in {}/blobs (uploads up to {} bytes; rules: {}, --storage-rule)",
+        config.data_dir.display(),
+        config.max_upload_bytes,
+        config.data_dir.join(RULES_FILE).display(),
+    );
     match &config.env {
         Some(env) => eprintln!("cloud-emulator: env {env} only"),
         None => eprintln!("cloud-emulator: any env id accepted"),

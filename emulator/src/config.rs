@@ -1,12 +1,15 @@
 //! Everything the server needs to know at start, filled by the CLI or by a test.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+
+use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES};
 
 /// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
 /// Lifetime of a refresh token, in seconds (CloudBase: 30 days).
 pub const REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
-/// Largest request body accepted on `/web` and `/v1/functions/*`.
+/// Largest request body accepted on `/web` and `/v1/functions/*` (uploads have their own limit).
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest request body accepted on the `/auth/v1/*` routes (they carry a few tokens at most).
 pub const MAX_AUTH_REQUEST_BYTES: usize = 64 * 1024;
@@ -32,6 +35,10 @@ pub struct Config {
     pub allow_origins: Vec<String>,
     /// Access token lifetime, in seconds.
     pub token_ttl_secs: u64,
+    /// Largest upload accepted, in bytes (`--max-upload-bytes`).
+    pub max_upload_bytes: u64,
+    /// Storage rules per env id (`*` for the rest), on top of `<data_dir>/storage-rules.json`.
+    pub storage_rules: HashMap<String, StorageRule>,
 }
 
 impl Config {
@@ -46,6 +53,8 @@ impl Config {
             env: None,
             allow_origins: Vec::new(),
             token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            storage_rules: HashMap::new(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Layout: `web` (P1 `/web` envelope and action dispatch), `auth` (tokens, P2 `/auth/v1`, legacy
 //! `auth.*`), `functions_api` (invokeFunction and the P3 `/v1/functions` route), `functions` (the
-//! Node.js runtime), `security` (Host check, CORS), `body` (size and depth limits), `secret`, `config`.
+//! Node.js runtime), `storage` (object store, uploads, temp URLs, P1 and P3 storage), `security` (Host
+//! check, CORS), `body` (size and depth limits), `secret`, `config`.
 pub mod auth;
 pub mod body;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod functions_api;
 pub mod secret;
 pub mod security;
 pub mod server;
+pub mod storage;
 pub mod web;
 
 pub use config::Config;

@@ -22,7 +22,8 @@ use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
-use crate::{auth, functions_api, secret, security, web};
+use crate::storage::Storage;
+use crate::{auth, functions_api, secret, security, storage, web};
 
 /// How long a stopping server waits for open requests before it stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -38,6 +39,7 @@ struct StateInner {
     port: u16,
     signer: TokenSigner,
     functions: FunctionsRuntime,
+    storage: Storage,
 }
 
 /// Whether `env` is a plausible env id (letters, digits, `-`, `_`; at most 64).
@@ -64,12 +66,14 @@ impl AppState {
         functions: FunctionsRuntime,
     ) -> io::Result<AppState> {
         let secret = secret::load_or_create(&config.data_dir)?;
+        let storage = Storage::open(&config)?;
         Ok(AppState {
             inner: Arc::new(StateInner {
                 config,
                 port,
                 signer: TokenSigner::new(secret),
                 functions,
+                storage,
             }),
         })
     }
@@ -92,6 +96,11 @@ impl AppState {
     /// The cloud functions runtime.
     pub fn functions(&self) -> &FunctionsRuntime {
         &self.inner.functions
+    }
+
+    /// The object store and its rules.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
     }
 
     /// The env a request is on: the one it names (which must be valid and match `--env`), else the pinned one.
@@ -131,13 +140,14 @@ async fn not_found(request: Request) -> Response {
     json_response(StatusCode::NOT_FOUND, &body)
 }
 
-/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, static hosting, with CORS and the
-/// Host check around everything.
+/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/storages/*`, `/cos/*` (objects),
+/// static hosting, with CORS and the Host check around everything.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/web", post(web::web))
         .merge(auth::oauth::routes())
-        .merge(functions_api::routes());
+        .merge(functions_api::routes())
+        .merge(storage::routes());
     app = match &state.config().hosting_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))

@@ -19,6 +19,7 @@ use crate::config::MAX_REQUEST_BYTES;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions_api;
 use crate::server::AppState;
+use crate::storage::actions as storage_actions;
 
 /// A parsed `/web` request, handed to the action handlers.
 pub struct WebRequest<'a> {
@@ -134,6 +135,22 @@ async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, A
                 parse,
             )
             .await
+        }
+        "storage.getUploadMetadata" => {
+            let identity = request.authenticate(state)?;
+            storage_actions::get_upload_metadata(state, &identity, request).await
+        }
+        "storage.batchGetDownloadUrl" => {
+            let identity = request.authenticate(state)?;
+            storage_actions::batch_get_download_url(state, &identity, request).await
+        }
+        "storage.batchDeleteFile" => {
+            let identity = request.authenticate(state)?;
+            storage_actions::batch_delete_file(state, &identity, request).await
+        }
+        "storage.batchCopyFile" => {
+            let identity = request.authenticate(state)?;
+            storage_actions::batch_copy_file(state, &identity, request).await
         }
         other => Err(ApiError::new(
             codes::INVALID_ACTION,
