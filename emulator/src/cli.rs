@@ -89,6 +89,7 @@ impl ServerArgs {
             token_ttl_secs: self.token_ttl,
             max_upload_bytes: self.max_upload_bytes,
             storage_rules: self.storage_rules.into_iter().collect(),
+            upload_grant_ttl_secs: crate::storage::UPLOAD_GRANT_TTL_SECS,
         })
     }
 }

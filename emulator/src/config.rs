@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES};
+use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_GRANT_TTL_SECS};
 
 /// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
@@ -39,6 +39,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Storage rules per env id (`*` for the rest), on top of `<data_dir>/storage-rules.json`.
     pub storage_rules: HashMap<String, StorageRule>,
+    /// Lifetime of an upload authorization from `getUploadMetadata`, in seconds (15 minutes).
+    pub upload_grant_ttl_secs: u64,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             storage_rules: HashMap::new(),
+            upload_grant_ttl_secs: UPLOAD_GRANT_TTL_SECS,
         }
     }
 }

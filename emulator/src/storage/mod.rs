@@ -43,7 +43,7 @@ pub const BLOBS_DIR: &str = "blobs";
 pub const RULES_FILE: &str = "storage-rules.json";
 /// Default largest upload, in bytes (`--max-upload-bytes`).
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
-/// How long an upload authorization from `getUploadMetadata` stays valid, in seconds.
+/// How long an upload authorization from `getUploadMetadata` stays valid by default, in seconds.
 pub const UPLOAD_GRANT_TTL_SECS: u64 = 15 * 60;
 /// Temp URL lifetime when a request names no `max_age`, in seconds: wx's 10 minutes for private files.
 pub const DEFAULT_TEMP_URL_MAX_AGE_SECS: u64 = 600;
@@ -64,6 +64,7 @@ struct StorageInner {
     store: ObjectStore,
     rules: StorageRules,
     max_upload_bytes: u64,
+    upload_grant_ttl_secs: u64,
 }
 
 impl Storage {
@@ -76,6 +77,7 @@ impl Storage {
                 store,
                 rules,
                 max_upload_bytes: config.max_upload_bytes,
+                upload_grant_ttl_secs: config.upload_grant_ttl_secs,
             }),
         })
     }
@@ -93,6 +95,11 @@ impl Storage {
     /// The largest upload accepted, in bytes.
     pub fn max_upload_bytes(&self) -> u64 {
         self.inner.max_upload_bytes
+    }
+
+    /// How long upload authorizations stay valid, in seconds.
+    pub fn upload_grant_ttl_secs(&self) -> u64 {
+        self.inner.upload_grant_ttl_secs
     }
 }
 

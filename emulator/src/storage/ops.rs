@@ -8,9 +8,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 
 use super::signing::{download_query, normalize_signed_headers, IssuedUpload, UploadGrant};
 use super::store::{DeleteOutcome, ObjectMeta, StoreError, WriteOutcome};
-use super::{
-    file_id, DEFAULT_TEMP_URL_MAX_AGE_SECS, MAX_TEMP_URL_MAX_AGE_SECS, UPLOAD_GRANT_TTL_SECS,
-};
+use super::{file_id, DEFAULT_TEMP_URL_MAX_AGE_SECS, MAX_TEMP_URL_MAX_AGE_SECS};
 use crate::auth::tokens::now_ms;
 use crate::auth::Identity;
 use crate::error::ApiError;
@@ -162,11 +160,8 @@ pub async fn upload_info(
     ) {
         return Err(exceed_authority("write", &fid));
     }
-    let issued = UploadGrant::new(&openid, UPLOAD_GRANT_TTL_SECS, signed_headers).issue(
-        state.signer(),
-        &env,
-        path,
-    );
+    let ttl = state.storage().upload_grant_ttl_secs();
+    let issued = UploadGrant::new(&openid, ttl, signed_headers).issue(state.signer(), &env, path);
     Ok(UploadInfo {
         url: object_url(base, &env, path),
         issued,

@@ -168,7 +168,7 @@ impl UploadGrant {
             .map(|(name, _)| name.as_str())
             .collect::<Vec<_>>()
             .join(";");
-        let from = (self.expires_ms / 1000).saturating_sub(crate::storage::UPLOAD_GRANT_TTL_SECS);
+        let from = now_ms() / 1000;
         let to = self.expires_ms / 1000;
         let authorization = format!(
             "q-sign-algorithm=hmac-sha256&q-ak={ACCESS_KEY}&q-sign-time={from};{to}&q-key-time={from};{to}\
