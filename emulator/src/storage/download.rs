@@ -142,7 +142,7 @@ pub async fn get_object(
 ) -> Response {
     let target = match target(&state, &uri) {
         Ok(target) => target,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let resource = target.resource.clone();
     let query = uri.query().unwrap_or("");

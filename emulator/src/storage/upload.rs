@@ -39,26 +39,34 @@ pub(super) struct Target {
     pub(super) resource: String,
 }
 
-/// Parses `/cos/{env}/{path}`; a COS XML error for a bad URL or env.
-pub(super) fn target(state: &AppState, uri: &Uri) -> Result<Target, Response> {
+/// Parses `/cos/{env}/{path}`; a COS XML error for a bad URL or env (boxed: responses are large).
+pub(super) fn target(state: &AppState, uri: &Uri) -> Result<Target, Box<Response>> {
     let resource = uri.path().to_string();
-    let (env, encoded) = split_object_path(uri.path())
-        .ok_or_else(|| xml::bad_request("InvalidURI", "expected /cos/{env}/{path}", &resource))?;
-    let env = state.check_env(Some(env)).map_err(|err| {
-        xml::error(
-            StatusCode::NOT_FOUND,
-            "NoSuchBucket",
-            &err.message,
+    let Some((env, encoded)) = split_object_path(uri.path()) else {
+        return Err(Box::new(xml::bad_request(
+            "InvalidURI",
+            "expected /cos/{env}/{path}",
             &resource,
-        )
-    })?;
+        )));
+    };
+    let env = match state.check_env(Some(env)) {
+        Ok(env) => env,
+        Err(err) => {
+            return Err(Box::new(xml::error(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+                &err.message,
+                &resource,
+            )))
+        }
+    };
     let keys = key_candidates(encoded);
     if keys.is_empty() {
-        return Err(xml::bad_request(
+        return Err(Box::new(xml::bad_request(
             "InvalidURI",
             "the object path is not valid percent-encoded UTF-8",
             &resource,
-        ));
+        )));
     }
     Ok(Target {
         env,
@@ -320,7 +328,7 @@ pub async fn put_object(
         Ok(target) => target,
         Err(response) => {
             drain(&mut stream).await;
-            return response;
+            return *response;
         }
     };
     let resource = target.resource.clone();
@@ -473,7 +481,7 @@ pub async fn post_object(
         Err(response) => {
             let mut stream = body.into_data_stream();
             drain(&mut stream).await;
-            return response;
+            return *response;
         }
     };
     let storage = state.storage().clone();
