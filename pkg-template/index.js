@@ -28,6 +28,10 @@ function expose(handle) {
   return {
     init: (config) => handle.init(config),
     callFunction: (options) => handle.callFunction(options),
+    uploadFile: (options) => handle.uploadFile(options),
+    downloadFile: (options) => handle.downloadFile(options),
+    getTempFileURL: (options) => handle.getTempFileURL(options),
+    deleteFile: (options) => handle.deleteFile(options),
     CloudID,
   };
 }

@@ -9,6 +9,7 @@ mod cloud;
 mod error;
 mod functions;
 mod js;
+mod storage;
 mod transport;
 
 use std::rc::Rc;
@@ -47,5 +48,29 @@ impl CloudHandle {
     #[wasm_bindgen(js_name = callFunction)]
     pub fn call_function(&self, options: JsValue) -> Result<JsValue, JsValue> {
         functions::call_function(&self.0, options).map_err(|error| error.to_js())
+    }
+
+    /// `uploadFile(options)`: a Promise, or an `UploadTask` with callbacks.
+    #[wasm_bindgen(js_name = uploadFile)]
+    pub fn upload_file(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        storage::upload_file(&self.0, options).map_err(|error| error.to_js())
+    }
+
+    /// `downloadFile(options)`: a Promise, or a `DownloadTask` with callbacks.
+    #[wasm_bindgen(js_name = downloadFile)]
+    pub fn download_file(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        storage::download_file(&self.0, options).map_err(|error| error.to_js())
+    }
+
+    /// `getTempFileURL(options)`: a Promise, or `undefined` with callbacks.
+    #[wasm_bindgen(js_name = getTempFileURL)]
+    pub fn get_temp_file_url(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        storage::get_temp_file_url(&self.0, options).map_err(|error| error.to_js())
+    }
+
+    /// `deleteFile(options)`: a Promise, or `undefined` with callbacks.
+    #[wasm_bindgen(js_name = deleteFile)]
+    pub fn delete_file(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        storage::delete_file(&self.0, options).map_err(|error| error.to_js())
     }
 }

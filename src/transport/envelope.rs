@@ -75,6 +75,8 @@ pub fn write_json_string(out: &mut String, value: &str) {
 pub enum Param<'a> {
     /// A string value (escaped when written).
     Str(&'static str, &'a str),
+    /// A value that is already JSON text (an array or object built with [`JsonObject`]).
+    Raw(&'static str, &'a str),
 }
 
 /// Builds the envelope of one `/web` action.
@@ -92,6 +94,7 @@ pub fn envelope(
     for param in params {
         object = match *param {
             Param::Str(key, value) => object.string(key, value),
+            Param::Raw(key, json) => object.raw(key, json),
         };
     }
     object

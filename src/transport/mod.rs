@@ -6,6 +6,7 @@ pub mod auth;
 pub mod envelope;
 pub mod http;
 pub mod storage;
+pub mod transfer;
 
 use std::rc::Rc;
 
