@@ -77,6 +77,138 @@ export namespace cloud {
     complete?: (res: CallFunctionResult | CloudError) => void;
   }
 
+  /** `onProgressUpdate` events of an upload (`progress` is a whole percent, 0-100). */
+  interface UploadProgress {
+    progress: number;
+    totalBytesSent: number;
+    totalBytesExpectedToSend: number;
+  }
+
+  /** `onProgressUpdate` events of a download (`totalBytesExpectedToWrite` is 0 until known). */
+  interface DownloadProgress {
+    progress: number;
+    totalBytesWritten: number;
+    totalBytesExpectedToWrite: number;
+  }
+
+  interface HeadersReceived {
+    header: Record<string, string>;
+  }
+
+  /** What `uploadFile` returns in callback style. `off…` without a listener removes every listener. */
+  interface UploadTask {
+    abort(): void;
+    onProgressUpdate(callback: (res: UploadProgress) => void): void;
+    offProgressUpdate(callback?: (res: UploadProgress) => void): void;
+    onHeadersReceived(callback: (res: HeadersReceived) => void): void;
+    offHeadersReceived(callback?: (res: HeadersReceived) => void): void;
+  }
+
+  /** What `downloadFile` returns in callback style. */
+  interface DownloadTask {
+    abort(): void;
+    onProgressUpdate(callback: (res: DownloadProgress) => void): void;
+    offProgressUpdate(callback?: (res: DownloadProgress) => void): void;
+    onHeadersReceived(callback: (res: HeadersReceived) => void): void;
+    offHeadersReceived(callback?: (res: HeadersReceived) => void): void;
+  }
+
+  interface UploadFileResult {
+    /** `cloud://{env}.{bucket}/{cloudPath}`. */
+    fileID: string;
+    /** The upload URL's status: 200 (PUT) or 201 (POST form). */
+    statusCode: number;
+    errMsg: string;
+  }
+
+  interface UploadFileParam {
+    /** Object key; checked against the naming rules before any I/O (-401002). Same path overwrites. */
+    cloudPath: string;
+    /** The bytes (web). */
+    file?: Blob | ArrayBuffer | ArrayBufferView;
+    /** A `blob:` / object URL (what Taro H5's chooseImage returns), or a Blob. */
+    filePath?: string | Blob;
+    /** Extra headers on the upload request. */
+    header?: Record<string, string>;
+    /** `'put'` (presigned PUT, default) or `'post'` (COS form upload). */
+    method?: 'put' | 'post';
+    config?: IConfig;
+    /** Aborts the upload (errCode -1, `cloud.uploadFile:fail abort`). */
+    signal?: AbortSignal;
+    success?: (res: UploadFileResult) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (res: UploadFileResult | CloudError) => void;
+  }
+
+  interface DownloadFileResult {
+    /** The bytes. */
+    data: ArrayBuffer;
+    /** An object URL of the bytes, where the runtime has `URL.createObjectURL`. */
+    tempFilePath?: string;
+    statusCode: number;
+    header: Record<string, string>;
+    /** `'downloadFile:ok'` (no `cloud.` prefix, as wx). */
+    errMsg: string;
+  }
+
+  interface DownloadFileParam {
+    fileID: string;
+    cloudPath?: string;
+    config?: IConfig;
+    signal?: AbortSignal;
+    success?: (res: DownloadFileResult) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (res: DownloadFileResult | CloudError) => void;
+  }
+
+  interface GetTempFileURLResultItem {
+    fileID: string;
+    /** `''` when the item failed. */
+    tempFileURL: string;
+    /** Seconds. */
+    maxAge: number;
+    /** 0 on success, else the storage errCode (e.g. -503003 file not found). */
+    status: number;
+    /** `'ok'` or the reason. */
+    errMsg: string;
+  }
+
+  interface GetTempFileURLResult {
+    fileList: GetTempFileURLResultItem[];
+    errMsg: string;
+  }
+
+  interface GetTempFileURLParam {
+    /** At most 50 (-401002); `maxAge` in seconds. */
+    fileList: (string | { fileID: string; maxAge?: number })[];
+    config?: IConfig;
+    signal?: AbortSignal;
+    success?: (res: GetTempFileURLResult) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (res: GetTempFileURLResult | CloudError) => void;
+  }
+
+  interface DeleteFileResultItem {
+    fileID: string;
+    status: number;
+    errMsg: string;
+  }
+
+  interface DeleteFileResult {
+    fileList: DeleteFileResultItem[];
+    errMsg: string;
+  }
+
+  interface DeleteFileParam {
+    /** At most 50 fileIDs (-401002). */
+    fileList: string[];
+    config?: IConfig;
+    signal?: AbortSignal;
+    success?: (res: DeleteFileResult) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (res: DeleteFileResult | CloudError) => void;
+  }
+
   interface CloudID {
     readonly cloudID: string;
     toJSON(): string;
@@ -96,6 +228,14 @@ export interface Cloud {
   CloudID: cloud.CloudIDConstructor;
   callFunction(param: OQ<cloud.CallFunctionParam>): void;
   callFunction(param: RQ<cloud.CallFunctionParam>): Promise<cloud.CallFunctionResult>;
+  uploadFile(param: OQ<cloud.UploadFileParam>): cloud.UploadTask;
+  uploadFile(param: RQ<cloud.UploadFileParam>): Promise<cloud.UploadFileResult>;
+  downloadFile(param: OQ<cloud.DownloadFileParam>): cloud.DownloadTask;
+  downloadFile(param: RQ<cloud.DownloadFileParam>): Promise<cloud.DownloadFileResult>;
+  getTempFileURL(param: OQ<cloud.GetTempFileURLParam>): void;
+  getTempFileURL(param: RQ<cloud.GetTempFileURLParam>): Promise<cloud.GetTempFileURLResult>;
+  deleteFile(param: OQ<cloud.DeleteFileParam>): void;
+  deleteFile(param: RQ<cloud.DeleteFileParam>): Promise<cloud.DeleteFileResult>;
 }
 
 /** The exported `cloud` (what `Taro.cloud` / `wx.cloud` is). */
