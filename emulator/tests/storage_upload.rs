@@ -359,3 +359,37 @@ async fn the_form_key_must_match_the_url() {
     assert_eq!(blob_count(&server), 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_cut_off_midway_leaves_nothing() {
+    let server = start_default().await;
+    let user = user(&server, ENV).await;
+    let meta = upload_meta(&server, &user, "cut/off.bin", "put").await;
+    // Three chunks, then the client fails: the request is aborted mid-body.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(pattern(256 * 1024, 1)),
+        Ok(pattern(256 * 1024, 2)),
+        Ok(pattern(256 * 1024, 3)),
+        Err(std::io::Error::other("client gave up")),
+    ];
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let sent = server
+        .client
+        .put(meta["url"].as_str().unwrap())
+        .header("authorization", meta["authorization"].as_str().unwrap())
+        .header("x-cos-security-token", meta["token"].as_str().unwrap())
+        .header("content-length", (4 * 256 * 1024).to_string())
+        .body(body)
+        .send()
+        .await;
+    assert!(sent.is_err() || !sent.unwrap().status().is_success());
+    // The server notices the broken body and removes the partial blob.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while blob_count(&server) > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(blob_count(&server), 0);
+    let item = temp_url_item(&server, &user, meta["fileId"].as_str().unwrap(), None).await;
+    assert_eq!(item["code"], "STORAGE_FILE_NONEXIST");
+    server.stop().await;
+}

@@ -8,6 +8,20 @@
 //!   etag, owner openid, created/updated ms`;
 //! * `storage-rules.json` (optional): `{"<env>" | "*": "all_write" | "creator_write" | "read_only" | "private"}`.
 //!
+//! Choices worth knowing:
+//! * URLs: uploads and downloads both use `{base}/cos/{env}/{percent-encoded path}` (`base` = the
+//!   `Host` the request came on); downloads add `?sign=…&t=<expiry ms>`. A URL that went through
+//!   `encodeURI` once more (js-sdk's `downloadFile` does that) still works: the path is tried decoded
+//!   once and twice, and only a reading the signature verifies for is served.
+//! * Upload authorizations live 15 minutes (`Config::upload_grant_ttl_secs`) and bind env, path,
+//!   uploader openid and any signed headers (`headers` of getUploadMetadata, P3 `signedHeader`).
+//! * Temp URLs: `max_age` in seconds; absent → 600 s (wx's 10 minutes for private files; js-sdk 3.x
+//!   sends 7200 itself); capped at one day. Every URL is signed, whatever the rule.
+//! * Content-Type served: the upload's own (PUT header, POST part or `Content-Type` field) unless it is
+//!   missing or `application/octet-stream`, else guessed from the extension.
+//! * Limits: `--max-upload-bytes` (default 50 MiB) → 400 `EntityTooLarge`; the 8 MiB `/web` limit does
+//!   not apply to uploads. Batches: at most 1000 items (the SDKs send at most 50).
+//!
 //! Modules: `store` (SQLite + blobs), `signing` (upload grants and temp-URL signatures), `rules`
 //! (permissions), `ops` (the operations shared by P1 and P3), `actions` (P1), `gateway` (P3),
 //! `upload` and `download` (the object URL), `xml` (COS-style error bodies).
