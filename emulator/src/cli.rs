@@ -63,7 +63,7 @@ struct ServerArgs {
     /// Access token lifetime, in seconds.
     #[arg(long = "token-ttl", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
     token_ttl: u64,
-    /// Largest upload accepted, in bytes (default 50 MiB).
+    /// Largest upload accepted, in bytes (52428800 = 50 MiB).
     #[arg(long = "max-upload-bytes", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
     /// Storage permission rule of an env, ENV=RULE (repeatable; * for every other env). RULE is
