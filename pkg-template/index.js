@@ -3,7 +3,19 @@
 // The bytes are inlined by scripts/build-pkg.sh as one string whose char codes are the bytes (0-255):
 // gzip keeps byte alignment, so it compresses ~25% better than base64.
 // Inside WeChat (a global `wx` with `wx.cloud`) the exported `cloud` is `wx.cloud` and no wasm is loaded.
-import { initSync, CloudHandle } from './glue/taro_cloud_wasm.js';
+import {
+  initSync,
+  CloudHandle,
+  makeCommand,
+  Command,
+  Database,
+  GeoPoint,
+  GeoLineString,
+  GeoPolygon,
+  GeoMultiPoint,
+  GeoMultiLineString,
+  GeoMultiPolygon,
+} from './glue/taro_cloud_wasm.js';
 import wasmBytes from './glue/wasm-bytes.js';
 
 // `cloud.CloudID(id)`: usable with or without `new`; serializes to the id.
@@ -32,8 +44,51 @@ function expose(handle) {
     downloadFile: (options) => handle.downloadFile(options),
     getTempFileURL: (options) => handle.getTempFileURL(options),
     deleteFile: (options) => handle.deleteFile(options),
+    database: (config) => handle.database(config),
     CloudID,
   };
+}
+
+// Database statics: the Rust side takes variadic arguments as one array, and Geo classes are callable
+// without `new` (wx allows both); `instanceof db.Geo.Point` still holds.
+const COMMANDS =
+  'eq neq lt lte gt gte in nin all elemMatch exists size mod geoNear geoWithin geoIntersects and or nor not ' +
+  'expr set remove inc mul min max rename bit push pop shift unshift pull pullAll addToSet';
+const CHAINED = 'eq neq lt lte gt gte in nin all elemMatch exists size mod geoNear geoWithin geoIntersects and or nor';
+const AGGREGATE_OPERATORS =
+  'abs add addToSet allElementsTrue and anyElementTrue arrayElemAt arrayToObject avg ceil cmp concat concatArrays ' +
+  'cond convert dateFromParts dateToParts dateFromString dateToString dayOfMonth dayOfWeek dayOfYear divide eq exp ' +
+  'filter first floor gt gte hour ifNull in indexOfArray indexOfBytes indexOfCP isArray isoDayOfWeek isoWeek ' +
+  'isoWeekYear last let literal ln log log10 lt lte ltrim map max mergeObjects meta min millisecond minute mod month ' +
+  'multiply neq not objectToArray or pow push range reduce reverseArray rtrim second setDifference setEquals ' +
+  'setIntersection setIsSubset setUnion size slice split sqrt stdDevPop stdDevSamp strcasecmp strLenBytes strLenCP ' +
+  'substr substrBytes substrCP subtract sum switch toBool toDate toDecimal toDouble toInt toLong toObjectId ' +
+  'toString toLower toUpper trim trunc type week year zip';
+
+function installDatabaseStatics() {
+  const command = { project: { slice: (value) => makeCommand('project.slice', [value]) }, aggregate: {} };
+  for (const name of COMMANDS.split(' ')) command[name] = (...args) => makeCommand(name, args);
+  for (const name of AGGREGATE_OPERATORS.split(' ')) {
+    command.aggregate[name] = (param) => makeCommand('aggregate.' + name, [param]);
+  }
+  for (const name of CHAINED.split(' ')) {
+    Command.prototype[name] = function (...args) {
+      return this._chain(name, args);
+    };
+  }
+  const Geo = {};
+  const classes = { Point: GeoPoint, LineString: GeoLineString, Polygon: GeoPolygon, MultiPoint: GeoMultiPoint };
+  Object.assign(classes, { MultiLineString: GeoMultiLineString, MultiPolygon: GeoMultiPolygon });
+  for (const [name, Class] of Object.entries(classes)) {
+    const Factory = function (first, second) {
+      return new Class(first, second);
+    };
+    Object.defineProperty(Factory, 'name', { value: name });
+    Factory.prototype = Class.prototype;
+    Geo[name] = Factory;
+  }
+  Object.defineProperty(Database.prototype, 'command', { value: command });
+  Object.defineProperty(Database.prototype, 'Geo', { value: Geo });
 }
 
 function decode(text) {
@@ -44,6 +99,7 @@ function decode(text) {
 
 function createCloud() {
   initSync({ module: decode(wasmBytes) });
+  installDatabaseStatics();
   const cloud = expose(CloudHandle.createDefault());
   // `new cloud.Cloud({ resourceEnv, ... })` then `await instance.init()`.
   cloud.Cloud = function Cloud(options) {

@@ -6,6 +6,7 @@
 
 mod call_style;
 mod cloud;
+mod database;
 mod error;
 mod functions;
 mod js;
@@ -17,6 +18,8 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use crate::cloud::CloudCore;
+
+pub use database::bindings as db;
 
 /// One `Cloud`: the default `cloud` or an instance made by `new cloud.Cloud(options)`.
 #[wasm_bindgen]
@@ -48,6 +51,11 @@ impl CloudHandle {
     #[wasm_bindgen(js_name = callFunction)]
     pub fn call_function(&self, options: JsValue) -> Result<JsValue, JsValue> {
         functions::call_function(&self.0, options).map_err(|error| error.to_js())
+    }
+
+    /// `database(config?)`: the `Database` of this Cloud (`config.env` picks the env).
+    pub fn database(&self, config: JsValue) -> Result<database::bindings::Database, JsValue> {
+        database::bindings::open(&self.0, config)
     }
 
     /// `uploadFile(options)`: a Promise, or an `UploadTask` with callbacks.

@@ -1,0 +1,190 @@
+//! The thin edge between JS and the value model: JS values → [`Value`] (with cycle detection, as
+//! `JSON.stringify` would refuse them), and server results → JS (`{$date}` → `Date`, GeoJSON → Geo objects,
+//! EJSON number wrappers → numbers).
+
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::geo::{self, Kind};
+use super::registry;
+use super::value::{Number, Obj, Value};
+use crate::js;
+
+/// The getter every SDK object exposes with its registry token.
+pub const TOKEN_KEY: &str = "__tcw";
+
+/// Why a JS value cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConvertError {
+    /// A circular structure (-402001).
+    Circular,
+    /// A value JSON cannot carry (BigInt, …) (-401003).
+    Unsupported(String),
+}
+
+/// The JSON text of a number as `JSON.stringify` writes it (integers formatted here, others by JS).
+pub fn number(value: f64) -> Number {
+    let text: Rc<str> = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        (value as i64).to_string().into()
+    } else {
+        js_sys::JSON::stringify(&JsValue::from_f64(value))
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_else(|| "null".to_owned())
+            .into()
+    };
+    Number { value, text }
+}
+
+/// Converts a JS value; `Ok(None)` for what `JSON.stringify` drops in objects (undefined, functions,
+/// symbols).
+pub fn to_value(value: &JsValue) -> Result<Option<Value>, ConvertError> {
+    let mut stack = Vec::new();
+    convert(value, &mut stack)
+}
+
+/// Converts a JS value that must be present (`undefined` → `null`).
+pub fn to_value_or_null(value: &JsValue) -> Result<Value, ConvertError> {
+    Ok(to_value(value)?.unwrap_or(Value::Null))
+}
+
+fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, ConvertError> {
+    if let Some(text) = value.as_string() {
+        return Ok(Some(Value::Str(text.into())));
+    }
+    if let Some(n) = value.as_f64() {
+        return Ok(Some(Value::Num(number(n))));
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Some(Value::Bool(b)));
+    }
+    if value.is_null() {
+        return Ok(Some(Value::Null));
+    }
+    if value.is_undefined() || value.is_function() || value.is_symbol() {
+        return Ok(None);
+    }
+    if !value.is_object() {
+        let kind = value.js_typeof().as_string().unwrap_or_default();
+        return Err(ConvertError::Unsupported(format!(
+            "a {kind} value cannot be stored in the database"
+        )));
+    }
+    if stack.iter().any(|seen| seen == value) {
+        return Err(ConvertError::Circular);
+    }
+    if Array::is_array(value) {
+        let array: &Array = value.unchecked_ref();
+        stack.push(value.clone());
+        let mut items = Vec::with_capacity(array.length() as usize);
+        for item in array.iter() {
+            items.push(convert(&item, stack)?.unwrap_or(Value::Null));
+        }
+        stack.pop();
+        return Ok(Some(Value::Array(items)));
+    }
+    if let Some(token) = js::get(value, TOKEN_KEY).as_f64() {
+        if let Some(internal) = registry::lookup(token as u32) {
+            return Ok(Some(Value::Internal(internal)));
+        }
+        return Err(ConvertError::Unsupported(
+            "an SDK object that was already freed".to_owned(),
+        ));
+    }
+    if let Some(date) = value.dyn_ref::<js_sys::Date>() {
+        return Ok(Some(Value::Date(number(date.get_time()))));
+    }
+    if let Some(regex) = value.dyn_ref::<js_sys::RegExp>() {
+        let source: String = regex.source().into();
+        let flags: String = regex.flags().into();
+        return Ok(Some(Value::Regex(source.into(), flags.into())));
+    }
+    stack.push(value.clone());
+    let keys = Object::keys(value.unchecked_ref::<Object>());
+    let mut obj: Obj = Vec::with_capacity(keys.length() as usize);
+    for key in keys.iter() {
+        let child = Reflect::get(value, &key).unwrap_or(JsValue::UNDEFINED);
+        if let Some(child) = convert(&child, stack)? {
+            obj.push((key.as_string().unwrap_or_default().into(), child));
+        }
+    }
+    stack.pop();
+    Ok(Some(Value::Object(obj)))
+}
+
+/// A model value as a fresh JS value (through its JSON text).
+pub fn to_js(value: &Value) -> JsValue {
+    super::value::to_json(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// Decodes a result value in place: `{$date: ms}` → `Date`, `{$timestamp: s}` → `Date`, GeoJSON →
+/// Geo objects, EJSON `{$numberInt|$numberLong|$numberDouble: "…"}` → numbers; everything else as-is.
+pub fn decode(value: JsValue) -> JsValue {
+    if Array::is_array(&value) {
+        let array: &Array = value.unchecked_ref();
+        for i in 0..array.length() {
+            array.set(i, decode(array.get(i)));
+        }
+        return value;
+    }
+    if !value.is_object() {
+        return value;
+    }
+    let keys = Object::keys(value.unchecked_ref::<Object>());
+    let names: Vec<String> = keys.iter().filter_map(|k| k.as_string()).collect();
+    match names.as_slice() {
+        [key] if key.starts_with('$') => {
+            if let Some(decoded) = decode_wrapper(key, &js::get(&value, key)) {
+                return decoded;
+            }
+        }
+        [a, b] if (a == "type" && b == "coordinates") || (a == "coordinates" && b == "type") => {
+            if let Some(geo) = decode_geo(&value) {
+                return geo;
+            }
+        }
+        _ => {}
+    }
+    for name in &names {
+        let child = js::get(&value, name);
+        if child.is_object() {
+            js::set(&value, name, &decode(child));
+        }
+    }
+    value
+}
+
+fn decode_wrapper(key: &str, inner: &JsValue) -> Option<JsValue> {
+    let number_of = |text: &JsValue| -> Option<f64> {
+        text.as_f64()
+            .or_else(|| text.as_string().map(|t| js_sys::Number::parse_float(&t)))
+    };
+    match key {
+        "$date" => {
+            let ms = inner
+                .as_f64()
+                .or_else(|| number_of(&js::get(inner, "$numberLong")))?;
+            Some(js_sys::Date::new(&JsValue::from_f64(ms)).into())
+        }
+        "$timestamp" => {
+            let seconds = inner.as_f64().or_else(|| number_of(&js::get(inner, "t")))?;
+            Some(js_sys::Date::new(&JsValue::from_f64(seconds * 1000.0)).into())
+        }
+        "$numberInt" | "$numberLong" | "$numberDouble" | "$numberDecimal" => {
+            number_of(inner).map(JsValue::from_f64)
+        }
+        _ => None,
+    }
+}
+
+fn decode_geo(value: &JsValue) -> Option<JsValue> {
+    let kind = Kind::parse(&js::get_string(value, "type")?)?;
+    let coordinates = to_value(&js::get(value, "coordinates")).ok()??;
+    let geometry = geo::from_geojson(kind, &coordinates)?;
+    Some(super::bindings::geo_to_js(geometry))
+}
