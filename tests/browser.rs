@@ -460,3 +460,122 @@ async fn concurrent_calls_share_one_anonymous_sign_in() {
         "one sign-in for concurrent calls"
     );
 }
+
+// ---- storage (uploadFile / downloadFile / getTempFileURL through XHR and fetch in Chromium) ----
+
+/// Options with `success`/`fail` wired to a Promise; returns (options, promise).
+fn callback_options(options: JsValue) -> (JsValue, Promise) {
+    let mut slots = None;
+    let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    let (resolve, reject) = slots.unwrap();
+    set(&options, "success", &resolve);
+    set(&options, "fail", &reject);
+    (options, promise)
+}
+
+fn call_method(target: &JsValue, name: &str, argument: &JsValue) {
+    get(target, name)
+        .dyn_into::<Function>()
+        .unwrap()
+        .call1(target, argument)
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn storage_upload_reports_progress_and_downloads_equal_bytes() {
+    let cloud = init_default(&fresh_env("store"), "");
+    let bytes: Vec<u8> = (0..6_000_000u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    let options = json(r#"{"cloudPath":"wasm/progress.bin"}"#);
+    set(&options, "file", &js_sys::Uint8Array::from(&bytes[..]));
+    let (options, finished) = callback_options(options);
+    let task = cloud.upload_file(options).unwrap();
+    let events = Array::new();
+    let on_progress = Closure::<dyn FnMut(JsValue)>::new({
+        let events = events.clone();
+        move |event: JsValue| {
+            events.push(&event);
+        }
+    });
+    call_method(&task, "onProgressUpdate", on_progress.as_ref());
+    let res = JsFuture::from(finished).await.unwrap();
+    assert_eq!(
+        get(&res, "errMsg").as_string().as_deref(),
+        Some("cloud.uploadFile:ok")
+    );
+    assert_eq!(get(&res, "statusCode").as_f64(), Some(200.0));
+
+    assert!(
+        events.length() >= 2,
+        "XHR progress events: {}",
+        events.length()
+    );
+    let sent = |i: u32| get(&events.get(i), "totalBytesSent").as_f64().unwrap();
+    for i in 1..events.length() {
+        assert!(sent(i) >= sent(i - 1), "monotone at {i}");
+    }
+    let last = events.get(events.length() - 1);
+    assert_eq!(get(&last, "progress").as_f64(), Some(100.0));
+    assert_eq!(
+        get(&last, "totalBytesSent").as_f64(),
+        Some(bytes.len() as f64)
+    );
+    assert_eq!(
+        get(&last, "totalBytesExpectedToSend").as_f64(),
+        Some(bytes.len() as f64)
+    );
+
+    let download = json("{}");
+    set(&download, "fileID", &get(&res, "fileID"));
+    let promise: Promise = cloud.download_file(download).unwrap().dyn_into().unwrap();
+    let downloaded = JsFuture::from(promise).await.unwrap();
+    assert_eq!(
+        get(&downloaded, "errMsg").as_string().as_deref(),
+        Some("downloadFile:ok")
+    );
+    let data = js_sys::Uint8Array::new(&get(&downloaded, "data")).to_vec();
+    assert!(data == bytes, "downloaded bytes differ");
+    assert!(get(&downloaded, "tempFilePath")
+        .as_string()
+        .unwrap()
+        .starts_with("blob:"));
+}
+
+#[wasm_bindgen_test]
+async fn storage_abort_mid_upload_leaves_no_object() {
+    let env = fresh_env("abortup");
+    let cloud = init_default(&env, "");
+    let size = 40 * 1024 * 1024;
+    let options = json(r#"{"cloudPath":"wasm/aborted.bin"}"#);
+    set(&options, "file", &js_sys::Uint8Array::new_with_length(size));
+    let (options, finished) = callback_options(options);
+    let task = cloud.upload_file(options).unwrap();
+    let aborted_at = std::rc::Rc::new(std::cell::Cell::new(0.0));
+    let on_progress = Closure::<dyn FnMut(JsValue)>::new({
+        let task = task.clone();
+        let aborted_at = aborted_at.clone();
+        move |event: JsValue| {
+            let sent = get(&event, "totalBytesSent").as_f64().unwrap();
+            if aborted_at.get() == 0.0 && sent > 0.0 && sent < f64::from(size) {
+                aborted_at.set(sent);
+                call_method(&task, "abort", &JsValue::UNDEFINED);
+            }
+        }
+    });
+    call_method(&task, "onProgressUpdate", on_progress.as_ref());
+    let error = JsFuture::from(finished).await.unwrap_err();
+    assert_error(&error, -1);
+    assert_eq!(
+        get(&error, "errMsg").as_string().as_deref(),
+        Some("cloud.uploadFile:fail abort")
+    );
+    assert!(aborted_at.get() > 0.0, "aborted mid-way");
+
+    sleep(300).await.unwrap();
+    let probe = json(&format!(
+        r#"{{"fileList":["cloud://{env}.b/wasm/aborted.bin"]}}"#
+    ));
+    let promise: Promise = cloud.get_temp_file_url(probe).unwrap().dyn_into().unwrap();
+    let res = JsFuture::from(promise).await.unwrap();
+    let item = get(&get(&res, "fileList"), "0");
+    assert_eq!(get(&item, "status").as_f64(), Some(-503003.0), "no object");
+}
