@@ -171,9 +171,9 @@ async fn invoke(
     let request_id = js::get(&body, "requestId");
     let response_data = js::get(&js::get(&body, "data"), "response_data");
     // The result is the decoded JSON when it is JSON, else the raw value (as wx does).
-    let result = match response_data.as_string() {
-        Some(text) => js_sys::JSON::parse(&text).unwrap_or(response_data),
-        None => response_data,
+    let result = match response_data.is_string() {
+        true => js::json_parse(&response_data).unwrap_or(response_data),
+        false => response_data,
     };
     let out = js_sys::Object::new();
     js::set(&out, "errMsg", &JsValue::from_str(&ok_message(API)));

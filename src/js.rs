@@ -10,6 +10,10 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
     pub fn fetch(url: &str, init: &Object) -> Result<Promise, JsValue>;
 
+    /// `JSON.parse(text)` on a JS string, which stays on the JS side (no copy into wasm memory).
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
+    pub fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+
     /// The global `setTimeout(callback, ms)`; the handle is a number in browsers and an object in Node.
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(callback: &js_sys::Function, ms: u32) -> JsValue;
@@ -57,12 +61,45 @@ extern "C" {
     pub fn remove_item(this: &Storage, key: &str) -> Result<(), JsValue>;
 }
 
+/// Property names read or written on every call. Each is turned into a JS string once and reused:
+/// converting a Rust string to JS on every access was a measurable share of a call (bench/overhead.mjs).
+const HOT_KEYS: [&str; 16] = [
+    "success",
+    "fail",
+    "complete",
+    "config",
+    "env",
+    "name",
+    "data",
+    "signal",
+    "errMsg",
+    "errCode",
+    "result",
+    "requestID",
+    "requestId",
+    "code",
+    "message",
+    "response_data",
+];
+
+thread_local! {
+    static HOT_KEY_VALUES: Vec<JsValue> = HOT_KEYS.iter().map(|key| JsValue::from_str(key)).collect();
+}
+
+/// Runs `f` with `key` as a JS string, cached for the hot keys.
+fn with_key<T>(key: &str, f: impl FnOnce(&JsValue) -> T) -> T {
+    match HOT_KEYS.iter().position(|hot| *hot == key) {
+        Some(index) => HOT_KEY_VALUES.with(|values| f(&values[index])),
+        None => f(&JsValue::from_str(key)),
+    }
+}
+
 /// `target[key]`, or `undefined` when `target` is not an object or the getter throws.
 pub fn get(target: &JsValue, key: &str) -> JsValue {
     if !target.is_object() && !target.is_function() {
         return JsValue::UNDEFINED;
     }
-    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    with_key(key, |key| Reflect::get(target, key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// `target[key]` when it is a string.
@@ -72,13 +109,21 @@ pub fn get_string(target: &JsValue, key: &str) -> Option<String> {
 
 /// `target[key] = value` (on objects the SDK created itself, so it cannot fail).
 pub fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    let _ = with_key(key, |key| Reflect::set(target, key, value));
 }
 
 /// A fresh random lowercase hex string of `len` digits (ids, not secrets).
 pub fn random_hex(len: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..len)
-        .map(|_| HEX[(js_sys::Math::random() * 16.0) as usize & 0xf] as char)
-        .collect()
+    let mut out = String::with_capacity(len);
+    // One Math.random() gives 52 random bits: 13 hex digits per crossing of the JS boundary.
+    let mut bits = 0u64;
+    for i in 0..len {
+        if i % 13 == 0 {
+            bits = (js_sys::Math::random() * (1u64 << 52) as f64) as u64;
+        }
+        out.push(HEX[(bits & 0xf) as usize] as char);
+        bits >>= 4;
+    }
+    out
 }

@@ -244,7 +244,7 @@ impl Session {
             SDK_VERSION_HEADER,
         ];
         let response = http::send("POST", url, &headers, Some(body), self.timeout_ms).await?;
-        let parsed = js_sys::JSON::parse(&response.body).unwrap_or(JsValue::UNDEFINED);
+        let parsed = response.json;
         if let Some(error) = js::get_string(&parsed, "error") {
             let description = js::get_string(&parsed, "error_description").unwrap_or_default();
             return Err(Failure::Auth { error, description });

@@ -1,57 +1,48 @@
 //! One HTTP exchange over the global `fetch`, with a timeout and an abort guard: dropping the future
-//! (or the timer firing) aborts the fetch, as reqwest's wasm backend does.
+//! (or its deadline passing, see `deadline`) aborts the fetch, as reqwest's wasm backend does.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::deadline::{self, Deadline};
 use crate::error::Failure;
-use crate::js::{self, AbortController, Response};
+use crate::js::{self, AbortController};
 
 /// A response read to the end.
 pub struct HttpResponse {
     /// The HTTP status.
     pub status: u16,
-    /// The body as text.
-    pub body: String,
+    /// The body parsed as JSON, or `undefined` when it is not JSON. It is parsed on the JS side: the
+    /// text never crosses into wasm memory and back.
+    pub json: JsValue,
 }
 
-/// Aborts the fetch when dropped and clears the timer; records whether the timer fired.
+/// Aborts the fetch when dropped before it finished; knows whether the shared timer aborted it.
 struct AbortGuard {
     controller: AbortController,
-    timer: JsValue,
-    timed_out: Rc<Cell<bool>>,
-    // Kept alive until the guard drops, then freed with it.
-    _on_timeout: Closure<dyn FnMut()>,
+    deadline: Rc<Deadline>,
+    // Set once the body is read: the fetch is over and aborting it would only build a throwaway
+    // AbortError (a measurable cost on every call).
+    finished: bool,
 }
 
 impl AbortGuard {
     fn new(timeout_ms: u32) -> Self {
         let controller = AbortController::new();
-        let timed_out = Rc::new(Cell::new(false));
-        let on_timeout = {
-            let controller: AbortController = controller.clone().unchecked_into();
-            let timed_out = timed_out.clone();
-            Closure::<dyn FnMut()>::new(move || {
-                timed_out.set(true);
-                controller.abort();
-            })
-        };
-        let timer = js::set_timeout(on_timeout.as_ref().unchecked_ref(), timeout_ms);
+        let deadline = deadline::register(controller.clone().unchecked_into(), timeout_ms);
         AbortGuard {
             controller,
-            timer,
-            timed_out,
-            _on_timeout: on_timeout,
+            deadline,
+            finished: false,
         }
     }
 
     fn failure(&self, error: &JsValue) -> Failure {
-        if self.timed_out.get() {
+        if self.deadline.timed_out() {
             Failure::Timeout
         } else {
             Failure::Network(describe_js_error(error))
@@ -61,9 +52,10 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        js::clear_timeout(&self.timer);
-        // Aborting a finished fetch is a no-op; aborting a pending one cancels it.
-        self.controller.abort();
+        if !self.finished {
+            // The future was dropped (or failed) mid-flight: cancel the fetch.
+            self.controller.abort();
+        }
     }
 }
 
@@ -75,36 +67,55 @@ pub async fn send(
     body: Option<&str>,
     timeout_ms: u32,
 ) -> Result<HttpResponse, Failure> {
-    let guard = AbortGuard::new(timeout_ms);
-    let init = Object::new();
-    js::set(&init, "method", &JsValue::from_str(method));
-    let header_list = Array::new();
+    let mut guard = AbortGuard::new(timeout_ms);
+    // Headers cross into JS as one "name\nvalue\n…" string: one string conversion instead of two per
+    // header (header names and values cannot contain a newline).
+    let mut header_lines = String::new();
     for (name, value) in headers {
-        header_list.push(&Array::of2(
-            &JsValue::from_str(name),
-            &JsValue::from_str(value),
-        ));
+        header_lines.push_str(name);
+        header_lines.push('\n');
+        header_lines.push_str(value);
+        header_lines.push('\n');
     }
-    js::set(&init, "headers", &header_list);
-    if let Some(body) = body {
-        js::set(&init, "body", &JsValue::from_str(body));
-    }
-    js::set(&init, "signal", &guard.controller.signal());
-
-    let promise = js::fetch(url, &init).map_err(|error| guard.failure(&error))?;
-    let response: Response = JsFuture::from(promise)
-        .await
-        .map_err(|error| guard.failure(&error))?
-        .unchecked_into();
-    let status = response.status();
-    let text = response.text().map_err(|error| guard.failure(&error))?;
-    let body = JsFuture::from(text)
+    let body = body.map_or(JsValue::UNDEFINED, JsValue::from_str);
+    let signal = guard.controller.signal();
+    let promise = fetch_json(url, method, &header_lines, &body, &signal)
+        .map_err(|error| guard.failure(&error))?;
+    let outcome = JsFuture::from(promise)
         .await
         .map_err(|error| guard.failure(&error))?;
+    guard.finished = true;
+    let outcome: Array = outcome.unchecked_into();
     Ok(HttpResponse {
-        status,
-        body: body.as_string().unwrap_or_default(),
+        status: outcome.get(0).as_f64().unwrap_or(0.0) as u16,
+        json: outcome.get(1),
     })
+}
+
+// Builds the request and runs fetch → text → JSON.parse as ONE promise. Every JS object built from
+// Rust field by field, and every promise awaited from Rust (two closures and a trip through the
+// executor), is a measurable share of a loopback round trip (bench/overhead.mjs).
+#[wasm_bindgen(
+    inline_js = "export function fetchJson(url, method, headerLines, body, signal) {
+  const headers = {};
+  const lines = headerLines.split('\\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) headers[lines[i]] = lines[i + 1];
+  return fetch(url, { method, headers, body, signal }).then((r) => r.text().then((text) => {
+    let json;
+    try { json = JSON.parse(text); } catch (_) {}
+    return [r.status, json];
+  }));
+}"
+)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = fetchJson)]
+    fn fetch_json(
+        url: &str,
+        method: &str,
+        header_lines: &str,
+        body: &JsValue,
+        signal: &js::AbortSignal,
+    ) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// `error.message` of a thrown JS value, or its string form.

@@ -3,6 +3,7 @@
 
 pub mod abort;
 pub mod auth;
+pub mod deadline;
 pub mod envelope;
 pub mod http;
 pub mod storage;
@@ -49,9 +50,7 @@ pub async fn call_action(
             headers.push(("X-TCB-Region", region.as_str()));
         }
         let response = http::send("POST", &url, &headers, Some(&body), session.timeout_ms).await?;
-        let parsed = js_sys::JSON::parse(&response.body)
-            .ok()
-            .filter(JsValue::is_object);
+        let parsed = Some(response.json).filter(JsValue::is_object);
         let Some(parsed) = parsed else {
             return Err(Failure::Network(format!(
                 "invalid response (HTTP {})",
