@@ -9,6 +9,7 @@ import {
   makeCommand,
   Command,
   Database,
+  Aggregate,
   GeoPoint,
   GeoLineString,
   GeoPolygon,
@@ -86,6 +87,12 @@ function installDatabaseStatics() {
     Object.defineProperty(Factory, 'name', { value: name });
     Factory.prototype = Class.prototype;
     Geo[name] = Factory;
+  }
+  const stages = 'addFields bucket bucketAuto count geoNear group limit lookup match project replaceRoot sample skip';
+  for (const name of (stages + ' sort sortByCount unwind').split(' ')) {
+    Aggregate.prototype[name] = function (param) {
+      return this._stage(name, param);
+    };
   }
   Object.defineProperty(Database.prototype, 'command', { value: command });
   Object.defineProperty(Database.prototype, 'Geo', { value: Geo });

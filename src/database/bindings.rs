@@ -1,4 +1,4 @@
-//! The exported classes: `Database`, `CollectionReference`, `Query`, `DocumentReference`, `Aggregate`,
+//! The exported classes: `Database`, `Query` (also the collection), `DocumentReference`, `Aggregate`,
 //! `Command`, `ServerDate`, `DbRegExp` and the six Geo classes, plus `makeCommand`. The shim
 //! (pkg-template/index.js) only spreads variadic arguments and lets Geo classes be called without `new`.
 //!
@@ -293,7 +293,7 @@ fn geometry_from_args(kind: Kind, first: &JsValue, second: &JsValue) -> Result<G
 }
 
 macro_rules! geo_class {
-    ($class:ident, $kind:expr, $doc:literal) => {
+    ($class:ident, $kind:expr, $api:literal, $doc:literal) => {
         #[doc = $doc]
         #[wasm_bindgen]
         pub struct $class {
@@ -305,8 +305,8 @@ macro_rules! geo_class {
             /// Validates and builds the value (throws -401002 / -401003 like wx).
             #[wasm_bindgen(constructor)]
             pub fn new(first: JsValue, second: JsValue) -> Result<$class, JsValue> {
-                let geometry = geometry_from_args($kind, &first, &second)
-                    .map_err(|f| throw(concat!("db.Geo.", stringify!($class)), f))?;
+                let geometry =
+                    geometry_from_args($kind, &first, &second).map_err(|f| throw($api, f))?;
                 Ok($class {
                     reg: Registered::new(Internal::Geo(geometry)),
                 })
@@ -345,27 +345,37 @@ macro_rules! geo_class {
 geo_class!(
     GeoPoint,
     Kind::Point,
+    "db.Geo.Point",
     "`db.Geo.Point(longitude, latitude)`."
 );
 geo_class!(
     GeoLineString,
     Kind::LineString,
+    "db.Geo.LineString",
     "`db.Geo.LineString(points)`."
 );
-geo_class!(GeoPolygon, Kind::Polygon, "`db.Geo.Polygon(lines)`.");
+geo_class!(
+    GeoPolygon,
+    Kind::Polygon,
+    "db.Geo.Polygon",
+    "`db.Geo.Polygon(lines)`."
+);
 geo_class!(
     GeoMultiPoint,
     Kind::MultiPoint,
+    "db.Geo.MultiPoint",
     "`db.Geo.MultiPoint(points)`."
 );
 geo_class!(
     GeoMultiLineString,
     Kind::MultiLineString,
+    "db.Geo.MultiLineString",
     "`db.Geo.MultiLineString(lines)`."
 );
 geo_class!(
     GeoMultiPolygon,
     Kind::MultiPolygon,
+    "db.Geo.MultiPolygon",
     "`db.Geo.MultiPolygon(polygons)`."
 );
 
@@ -539,14 +549,14 @@ impl Database {
     }
 
     /// `db.collection(name)`: throws -401003 when the name is missing or empty.
-    pub fn collection(&self, name: JsValue) -> Result<CollectionReference, JsValue> {
+    pub fn collection(&self, name: JsValue) -> Result<Query, JsValue> {
         let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
             throw(
                 "db.collection",
                 Failure::type_error("collectionName must be provided"),
             )
         })?;
-        Ok(CollectionReference {
+        Ok(Query {
             state: QueryState {
                 db: self.core.clone(),
                 collection: name.into(),
@@ -977,23 +987,17 @@ macro_rules! query_methods {
     };
 }
 
-/// `db.collection(name)`: a Query over the whole collection plus `doc`, `add`, `aggregate`.
-#[wasm_bindgen]
-pub struct CollectionReference {
-    state: QueryState,
-}
-
-/// The result of `where` / `orderBy` / `limit` / `skip` / `field`.
+/// `db.collection(name)` and what `where` / `orderBy` / `limit` / `skip` / `field` return. One class
+/// serves both (each exported method costs wasm size); `doc`/`add`/`aggregate` act on the collection.
 #[wasm_bindgen]
 pub struct Query {
     state: QueryState,
 }
 
-query_methods!(CollectionReference);
 query_methods!(Query);
 
 #[wasm_bindgen]
-impl CollectionReference {
+impl Query {
     /// The collection name.
     #[wasm_bindgen(getter, js_name = collectionName)]
     pub fn collection_name(&self) -> String {
@@ -1223,9 +1227,38 @@ pub struct Aggregate {
     stages: Rc<Vec<(String, String)>>,
 }
 
+const STAGES: [&str; 16] = [
+    "addFields",
+    "bucket",
+    "bucketAuto",
+    "count",
+    "geoNear",
+    "group",
+    "limit",
+    "lookup",
+    "match",
+    "project",
+    "replaceRoot",
+    "sample",
+    "skip",
+    "sort",
+    "sortByCount",
+    "unwind",
+];
+
+#[wasm_bindgen]
 impl Aggregate {
-    fn stage(&self, name: &str, param: JsValue) -> Result<Aggregate, JsValue> {
+    /// `aggregate().<stage>(param)`: a new Aggregate with the stage appended (the shim defines one method
+    /// per stage).
+    #[wasm_bindgen(js_name = _stage)]
+    pub fn stage(&self, name: &str, param: JsValue) -> Result<Aggregate, JsValue> {
         let api = "collection.aggregate";
+        if !STAGES.contains(&name) {
+            return Err(throw(
+                api,
+                Failure::type_error(format!("aggregate stage {name} is not supported")),
+            ));
+        }
         if param.is_undefined() {
             return Err(throw(
                 api,
@@ -1242,40 +1275,6 @@ impl Aggregate {
             stages: Rc::new(stages),
         })
     }
-}
-
-macro_rules! stages {
-    ($($method:ident => $name:literal),* $(,)?) => {
-        #[wasm_bindgen]
-        impl Aggregate {
-            $(
-                #[doc = concat!("The `$", $name, "` stage.")]
-                #[wasm_bindgen(js_name = $name)]
-                pub fn $method(&self, param: JsValue) -> Result<Aggregate, JsValue> {
-                    self.stage($name, param)
-                }
-            )*
-        }
-    };
-}
-
-stages! {
-    add_fields => "addFields",
-    bucket => "bucket",
-    bucket_auto => "bucketAuto",
-    count => "count",
-    geo_near => "geoNear",
-    group => "group",
-    limit => "limit",
-    lookup => "lookup",
-    match_ => "match",
-    project => "project",
-    replace_root => "replaceRoot",
-    sample => "sample",
-    skip => "skip",
-    sort => "sort",
-    sort_by_count => "sortByCount",
-    unwind => "unwind",
 }
 
 #[wasm_bindgen]

@@ -86,24 +86,27 @@ fn value_error(message: impl Into<String>) -> GeoError {
 
 /// A validated position; the messages are the official SDK's.
 pub fn position(lng: &Value, lat: &Value) -> Result<Position, GeoError> {
-    let check = |name: &str, value: &Value, bound: f64| -> Result<Number, GeoError> {
+    // Messages are literals: formatting the f64 bounds would pull float formatting into the wasm.
+    let check = |message: &str, value: &Value, bound: f64| -> Result<Number, GeoError> {
         let Value::Num(number) = value else {
-            return Err(type_error(format!(
-                "{name} should be a number ranges from {} to {}",
-                -bound, bound
-            )));
+            return Err(type_error(message));
         };
         if !(number.value >= -bound && number.value <= bound) {
-            return Err(value_error(format!(
-                "{name} should be a number ranges from {} to {}",
-                -bound, bound
-            )));
+            return Err(value_error(message));
         }
         Ok(number.clone())
     };
     Ok(Position {
-        lng: check("longitude", lng, 180.0)?,
-        lat: check("latitude", lat, 90.0)?,
+        lng: check(
+            "longitude should be a number ranges from -180 to 180",
+            lng,
+            180.0,
+        )?,
+        lat: check(
+            "latitude should be a number ranges from -90 to 90",
+            lat,
+            90.0,
+        )?,
     })
 }
 

@@ -155,7 +155,14 @@ pub fn write_object(out: &mut String, obj: &Obj) -> Result<(), EncodeError> {
             .enumerate()
             .filter_map(|(i, (k, _))| array_index(k).map(|n| (n, i)))
             .collect();
-        indexed.sort_unstable();
+        // Insertion sort: index keys are few, and slice::sort would add kilobytes to the wasm.
+        for i in 1..indexed.len() {
+            let mut j = i;
+            while j > 0 && indexed[j - 1] > indexed[j] {
+                indexed.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         for (_, i) in &indexed {
             entry(out, &obj[*i].0, &obj[*i].1)?;
         }
