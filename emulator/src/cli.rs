@@ -71,12 +71,24 @@ struct ServerArgs {
     /// Overrides <data-dir>/storage-rules.json.
     #[arg(long = "storage-rule", value_parser = parse_rule_arg)]
     storage_rules: Vec<(String, crate::storage::StorageRule)>,
+    /// Load DIR/database/<collection>.json (JSON Lines) and <collection>.rules.json at start (needs --env).
+    #[arg(long = "import", value_name = "DIR")]
+    import: Option<PathBuf>,
+    /// Write the database to DIR/database/ in the --import layout on clean shutdown (needs --env).
+    #[arg(long = "export-on-exit", value_name = "DIR")]
+    export_on_exit: Option<PathBuf>,
 }
 
 impl ServerArgs {
     fn into_config(self) -> Result<Config, String> {
         for origin in &self.allow_origins {
             validate_origin(origin)?;
+        }
+        if (self.import.is_some() || self.export_on_exit.is_some()) && self.env.is_none() {
+            return Err(
+                "--import and --export-on-exit need --env (the env the collections belong to)"
+                    .into(),
+            );
         }
         Ok(Config {
             host: self.host,
@@ -90,6 +102,9 @@ impl ServerArgs {
             max_upload_bytes: self.max_upload_bytes,
             storage_rules: self.storage_rules.into_iter().collect(),
             upload_grant_ttl_secs: crate::storage::UPLOAD_GRANT_TTL_SECS,
+            admin_token: crate::config::new_admin_token(),
+            import_dir: self.import,
+            export_on_exit: self.export_on_exit,
         })
     }
 }
@@ -148,6 +163,14 @@ fn describe_start(config: &Config, server: &RunningServer) {
         config.max_upload_bytes,
         config.data_dir.join(RULES_FILE).display(),
     );
+    eprintln!(
+        "cloud-emulator: database in {} (admin endpoint /admin/v1/*)",
+        config
+            .data_dir
+            .join(crate::database::store::DATABASE_FILE)
+            .display()
+    );
+    eprintln!("admin token: {}", config.admin_token);
     match &config.env {
         Some(env) => eprintln!("cloud-emulator: env {env} only"),
         None => eprintln!("cloud-emulator: any env id accepted"),

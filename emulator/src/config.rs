@@ -41,6 +41,12 @@ pub struct Config {
     pub storage_rules: HashMap<String, StorageRule>,
     /// Lifetime of an upload authorization from `getUploadMetadata`, in seconds (15 minutes).
     pub upload_grant_ttl_secs: u64,
+    /// The per-run admin token (admin endpoint, database access from functions); random by default.
+    pub admin_token: String,
+    /// `--import DIR`: load `DIR/database/` at start (into the `--env` env).
+    pub import_dir: Option<PathBuf>,
+    /// `--export-on-exit DIR`: write `DIR/database/` on clean shutdown.
+    pub export_on_exit: Option<PathBuf>,
 }
 
 impl Config {
@@ -58,6 +64,14 @@ impl Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             storage_rules: HashMap::new(),
             upload_grant_ttl_secs: UPLOAD_GRANT_TTL_SECS,
+            admin_token: new_admin_token(),
+            import_dir: None,
+            export_on_exit: None,
         }
     }
+}
+
+/// A fresh admin token: 24 random bytes as hex.
+pub fn new_admin_token() -> String {
+    hex::encode(rand::random::<[u8; 24]>())
 }

@@ -20,6 +20,7 @@ use tower_http::services::ServeDir;
 
 use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
+use crate::database::Database;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
 use crate::storage::Storage;
@@ -40,6 +41,7 @@ struct StateInner {
     signer: TokenSigner,
     functions: FunctionsRuntime,
     storage: Storage,
+    database: Database,
 }
 
 /// Whether `env` is a plausible env id (letters, digits, `-`, `_`; at most 64).
@@ -67,6 +69,8 @@ impl AppState {
     ) -> io::Result<AppState> {
         let secret = secret::load_or_create(&config.data_dir)?;
         let storage = Storage::open(&config)?;
+        let database = Database::open(&config)?;
+        functions.set_worker_env(crate::database::service::worker_env(&config, port)?);
         Ok(AppState {
             inner: Arc::new(StateInner {
                 config,
@@ -74,6 +78,7 @@ impl AppState {
                 signer: TokenSigner::new(secret),
                 functions,
                 storage,
+                database,
             }),
         })
     }
@@ -101,6 +106,11 @@ impl AppState {
     /// The object store and its rules.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// The document database.
+    pub fn database(&self) -> &Database {
+        &self.inner.database
     }
 
     /// The env a request is on: the one it names (which must be valid and match `--env`), else the pinned one.
@@ -147,7 +157,8 @@ pub fn router(state: AppState) -> Router {
         .route("/web", post(web::web))
         .merge(auth::oauth::routes())
         .merge(functions_api::routes())
-        .merge(storage::routes());
+        .merge(storage::routes())
+        .merge(crate::database::admin::routes());
     app = match &state.config().hosting_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
@@ -199,6 +210,9 @@ pub async fn serve(
     };
     signal.abort();
     state.functions().shutdown().await;
+    if let Err(err) = state.database().export_on_exit() {
+        eprintln!("cloud-emulator: --export-on-exit failed: {err}");
+    }
     result
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::auth::{self, legacy};
 use crate::body::{parse_json, read_limited};
 use crate::config::MAX_REQUEST_BYTES;
+use crate::database::service::{self as database, Action as DbAction};
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions_api;
 use crate::server::AppState;
@@ -152,6 +153,13 @@ async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, A
             let identity = request.authenticate(state)?;
             storage_actions::batch_copy_file(state, &identity, request).await
         }
+        "database.queryDocument" => database::handle(state, request, DbAction::Query).await,
+        "database.countDocument" => database::handle(state, request, DbAction::Count).await,
+        "database.addDocument" => database::handle(state, request, DbAction::Add).await,
+        "database.updateDocument" => database::handle(state, request, DbAction::Update).await,
+        "database.deleteDocument" => database::handle(state, request, DbAction::Delete).await,
+        "database.aggregate" => database::handle(state, request, DbAction::Aggregate).await,
+        "database.addCollection" => database::handle(state, request, DbAction::AddCollection).await,
         other => Err(ApiError::new(
             codes::INVALID_ACTION,
             format!("action {other} is not supported by the emulator"),

@@ -50,8 +50,8 @@ impl NearQuery {
     }
 
     fn accepts(&self, distance: f64) -> bool {
-        self.min_distance_m.map_or(true, |min| distance >= min)
-            && self.max_distance_m.map_or(true, |max| distance <= max)
+        self.min_distance_m.is_none_or(|min| distance >= min)
+            && self.max_distance_m.is_none_or(|max| distance <= max)
     }
 }
 

@@ -34,3 +34,13 @@ pub use update::{
     apply_update, apply_upsert_insert, is_operator_update, prepare_document, replace_document,
 };
 pub use value::{compare_values, values_equal};
+
+// The service around the engine: SQLite storage, permissions, the P1 actions, import/export, admin.
+pub mod admin;
+pub mod aggregate;
+pub mod import_export;
+pub mod rules;
+pub mod service;
+pub mod store;
+
+pub use service::{Caller, Database};

@@ -714,7 +714,8 @@ fn unset_path(doc: &mut Value, path: &[String]) -> DbResult<()> {
     }
     match current {
         Value::Object(map) => {
-            map.remove(last);
+            // shift_remove keeps the remaining fields in document order (swap_remove would not).
+            map.shift_remove(last);
         }
         Value::Array(items) => {
             if let Some(item) = array_index(last).and_then(|i| items.get_mut(i)) {

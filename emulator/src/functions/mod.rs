@@ -122,6 +122,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Whether the idle-worker reaper task runs (started by the first call, inside the Tokio runtime).
     reaper_started: AtomicBool,
+    /// Extra environment of every call (the emulator URL and admin token for `wx-server-sdk`).
+    worker_env: Mutex<Vec<(String, String)>>,
 }
 
 /// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
@@ -241,8 +243,14 @@ impl FunctionsRuntime {
                 pools: Mutex::new(HashMap::new()),
                 shutdown,
                 reaper_started: AtomicBool::new(false),
+                worker_env: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Sets extra environment variables every call sees (replacing earlier ones).
+    pub fn set_worker_env(&self, vars: Vec<(String, String)>) {
+        *lock(&self.inner.worker_env) = vars;
     }
 
     /// The folder the functions are read from.
@@ -412,12 +420,15 @@ impl FunctionsRuntime {
             "time_limit_in_ms": (spec.timeout_secs * 1000.0).round() as u64,
         });
         // What wx-server-sdk reads for DYNAMIC_CURRENT_ENV and getWXContext().
-        let env = serde_json::json!({
+        let mut env = serde_json::json!({
             "TCB_ENV": ctx.env,
             "SCF_NAMESPACE": ctx.env,
             "WX_OPENID": ctx.openid,
             "WX_APPID": ctx.appid,
         });
+        for (key, value) in lock(&self.inner.worker_env).iter() {
+            env[key.as_str()] = serde_json::Value::String(value.clone());
+        }
         serde_json::json!({ "event": event, "context": context, "env": env })
     }
 }

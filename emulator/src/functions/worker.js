@@ -41,6 +41,16 @@ function describeError(err) {
   }
 }
 
+// `require('wx-server-sdk')` resolves to the emulator's implementation (it talks to this emulator
+// with the admin token); a copy in the function's node_modules would try to reach Tencent Cloud.
+const Module = require('module');
+const originalResolve = Module._resolveFilename;
+Module._resolveFilename = function resolveWithEmulatorSdk(request, parent, isMain, options) {
+  const sdk = process.env.CLOUD_EMULATOR_WX_SERVER_SDK;
+  if (sdk && request === 'wx-server-sdk') return sdk;
+  return originalResolve.call(this, request, parent, isMain, options);
+};
+
 let mainFunction = null;
 
 async function loadMain() {

@@ -1,0 +1,808 @@
+//! Documents in SQLite: `<data dir>/database.sqlite3`, WAL, `synchronous=FULL`.
+//!
+//! Durability: every acknowledged write is one `BEGIN IMMEDIATE … COMMIT` transaction, and the answer
+//! is sent only after `COMMIT` returned. In WAL mode `synchronous=FULL` fsyncs the WAL on every commit,
+//! so an acknowledged write survives a `kill -9` of the emulator *and* an OS crash or power loss.
+//! (`NORMAL` would survive `kill -9` too, since committed WAL frames are in the OS page cache, but could
+//! lose the last commits on power loss; the fsync costs well under a millisecond on an SSD.)
+//!
+//! Tables:
+//! * `collections (cid, env, name, rules JSON, indexes JSON array of field paths, created_ms)`;
+//! * `documents (seq, cid, id_key, json)`: `seq` keeps insertion order (the natural order of results),
+//!   `id_key` is the canonical JSON text of `_id` (unique per collection, so duplicates are refused);
+//! * `doc_index (cid, field, key, seq)`: one row per value of each declared single-field index
+//!   (every element of an array: multikey; a missing field indexes as null), `key` an order-preserving
+//!   byte encoding (type class byte, then the value) so equality and ranges are B-tree range scans.
+//!
+//! Planning ([`plan_query`]): an `_id` equality or `$in` reads the documents by primary key; else the
+//! first declared index with an equality, `$in` or range condition on scalars (numbers, strings,
+//! booleans, dates) gives the candidates; else the collection is scanned. Candidates are always re-checked
+//! by the full [`Matcher`](super::Matcher), so the index only has to give a superset.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Mutex, MutexGuard};
+
+use cloud_protocol::codes;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde_json::{Map, Value};
+
+use super::ejson;
+use super::error::{DbError, DbResult};
+use super::value::{path_candidates, split_path};
+
+/// Name of the document database inside the data dir.
+pub const DATABASE_FILE: &str = "database.sqlite3";
+/// Most declared indexes per collection (CloudBase: 100).
+pub const MAX_INDEXES: usize = 100;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS collections (
+    cid INTEGER PRIMARY KEY,
+    env TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    indexes TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    UNIQUE (env, name)
+);
+CREATE TABLE IF NOT EXISTS documents (
+    seq INTEGER PRIMARY KEY,
+    cid INTEGER NOT NULL,
+    id_key TEXT NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (cid, id_key)
+);
+CREATE TABLE IF NOT EXISTS doc_index (
+    cid INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    key BLOB NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_index_key ON doc_index (cid, field, key, seq);
+CREATE INDEX IF NOT EXISTS doc_index_seq ON doc_index (seq);
+";
+
+/// A collection's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionMeta {
+    /// Internal id.
+    pub cid: i64,
+    /// The env it belongs to.
+    pub env: String,
+    /// Its name.
+    pub name: String,
+    /// Its permission rules (see [`super::rules`]).
+    pub rules: Value,
+    /// Declared single-field indexes (dotted paths).
+    pub indexes: Vec<String>,
+}
+
+/// One stored document.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    /// Insertion sequence number.
+    pub seq: i64,
+    /// The document.
+    pub doc: Value,
+}
+
+/// How a query finds its candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// By primary key: these `_id` keys.
+    Ids(Vec<String>),
+    /// A declared index on `field`, over these byte ranges.
+    Index {
+        /// The indexed field.
+        field: String,
+        /// Key ranges (each `(lower, lower inclusive, upper, upper inclusive)`).
+        ranges: Vec<KeyRange>,
+    },
+    /// Every document of the collection.
+    Scan,
+}
+
+/// A range of index keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRange {
+    /// Lower bound and whether it is inclusive.
+    pub lower: (Vec<u8>, bool),
+    /// Upper bound and whether it is inclusive.
+    pub upper: (Vec<u8>, bool),
+}
+
+fn failed(err: impl std::fmt::Display) -> DbError {
+    DbError {
+        code: codes::DATABASE_REQUEST_FAILED,
+        message: format!("database storage error: {err}"),
+    }
+}
+
+/// The canonical key of an `_id` value (its JSON text; integral numbers without a fraction), or an
+/// error for values that cannot be ids (objects, arrays, null, booleans).
+pub fn id_key(id: &Value) -> DbResult<String> {
+    match id {
+        Value::String(s) => {
+            if s.is_empty() || s.len() > 256 {
+                return Err(DbError::invalid_param("_id must be 1 to 256 characters"));
+            }
+            Ok(Value::String(s.clone()).to_string())
+        }
+        Value::Number(n) => Ok(match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        }),
+        _ => Err(DbError::invalid_param("_id must be a string or a number")),
+    }
+}
+
+/// A new `_id`: 32 lowercase hex digits.
+pub fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+const CLASS_NULL: u8 = 0x10;
+const CLASS_NUMBER: u8 = 0x20;
+const CLASS_STRING: u8 = 0x30;
+const CLASS_BOOL: u8 = 0x40;
+const CLASS_DATE: u8 = 0x50;
+
+fn f64_key(f: f64) -> [u8; 8] {
+    let bits = f.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    ordered.to_be_bytes()
+}
+
+/// The index key of a scalar value (type class byte + order-preserving bytes), `None` for values an
+/// index does not serve (objects other than dates, arrays, regexes).
+pub fn index_key(value: Option<&Value>) -> Option<Vec<u8>> {
+    let mut key = Vec::new();
+    match value {
+        None | Some(Value::Null) => key.push(CLASS_NULL),
+        Some(Value::Number(n)) => {
+            key.push(CLASS_NUMBER);
+            key.extend_from_slice(&f64_key(n.as_f64()?));
+        }
+        Some(Value::String(s)) => {
+            key.push(CLASS_STRING);
+            key.extend_from_slice(s.as_bytes());
+        }
+        Some(Value::Bool(b)) => {
+            key.push(CLASS_BOOL);
+            key.push(u8::from(*b));
+        }
+        Some(other) => {
+            let ms = ejson::date_number(other)?.as_f64()?;
+            key.push(CLASS_DATE);
+            key.extend_from_slice(&f64_key(ms));
+        }
+    }
+    Some(key)
+}
+
+/// The keys a document contributes to an index on `field` (deduplicated).
+pub fn index_keys(doc: &Value, field: &str) -> BTreeSet<Vec<u8>> {
+    let mut keys = BTreeSet::new();
+    for candidate in path_candidates(doc, &split_path(field)) {
+        match candidate {
+            Some(Value::Array(items)) => {
+                if items.is_empty() {
+                    keys.extend(index_key(None));
+                }
+                for item in items {
+                    keys.extend(index_key(Some(item)));
+                }
+            }
+            other => keys.extend(index_key(other)),
+        }
+    }
+    keys
+}
+
+/// A value an index can serve as an equality or range bound (not null: null also matches missing
+/// fields and arrays holding null, which the plan would have to special-case).
+fn servable(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::Null | Value::Array(_) => None,
+        Value::Object(_) if ejson::date_number(value).is_none() => None,
+        other => index_key(Some(other)),
+    }
+}
+
+fn eq_range(key: Vec<u8>) -> KeyRange {
+    KeyRange {
+        lower: (key.clone(), true),
+        upper: (key, true),
+    }
+}
+
+/// The range of one field condition (`5`, `{"$eq":5}`, `{"$in":[…]}`, `{"$gt":1,"$lte":9}`), if servable.
+fn condition_ranges(condition: &Value) -> Option<Vec<KeyRange>> {
+    let Value::Object(ops) = condition else {
+        return servable(condition).map(|key| vec![eq_range(key)]);
+    };
+    if ejson::date_number(condition).is_some() {
+        return servable(condition).map(|key| vec![eq_range(key)]);
+    }
+    if !ops.keys().all(|k| k.starts_with('$')) {
+        return None;
+    }
+    if let Some(value) = ops.get("$eq") {
+        return servable(value).map(|key| vec![eq_range(key)]);
+    }
+    if let Some(Value::Array(items)) = ops.get("$in") {
+        return items
+            .iter()
+            .map(|item| servable(item).map(eq_range))
+            .collect();
+    }
+    let mut lower: Option<(Vec<u8>, bool)> = None;
+    let mut upper: Option<(Vec<u8>, bool)> = None;
+    for (op, value) in ops {
+        let inclusive = matches!(op.as_str(), "$gte" | "$lte");
+        match op.as_str() {
+            "$gt" | "$gte" => lower = Some((servable(value)?, inclusive)),
+            "$lt" | "$lte" => upper = Some((servable(value)?, inclusive)),
+            _ => {}
+        }
+    }
+    // Comparisons only match within the operand's type class (MongoDB type bracketing).
+    let class = lower.as_ref().or(upper.as_ref())?.0[0];
+    if lower.as_ref().is_some_and(|l| l.0[0] != class)
+        || upper.as_ref().is_some_and(|u| u.0[0] != class)
+    {
+        return None;
+    }
+    Some(vec![KeyRange {
+        lower: lower.unwrap_or((vec![class], true)),
+        upper: upper.unwrap_or((vec![class + 1], false)),
+    }])
+}
+
+/// The top-level conditions of a query (`$and` members included), as `(path, condition)`.
+fn top_conditions<'a>(query: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+    let Value::Object(map) = query else { return };
+    for (key, value) in map {
+        if key == "$and" {
+            if let Value::Array(items) = value {
+                items.iter().for_each(|item| top_conditions(item, out));
+            }
+        } else if !key.starts_with('$') {
+            out.push((key, value));
+        }
+    }
+}
+
+/// Chooses how to find the candidates of `query` given the declared `indexes`.
+pub fn plan_query(query: &Value, indexes: &[String]) -> Plan {
+    let mut conditions = Vec::new();
+    top_conditions(query, &mut conditions);
+    for (path, condition) in &conditions {
+        if *path != "_id" {
+            continue;
+        }
+        let ids: Option<Vec<&Value>> = match condition {
+            Value::String(_) | Value::Number(_) => Some(vec![condition]),
+            Value::Object(ops) if ops.len() == 1 => match ops.iter().next() {
+                Some((op, value)) if op == "$eq" => Some(vec![value]),
+                Some((op, Value::Array(items))) if op == "$in" => Some(items.iter().collect()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(ids) = ids {
+            // Values that cannot be ids match nothing stored.
+            return Plan::Ids(ids.into_iter().filter_map(|v| id_key(v).ok()).collect());
+        }
+    }
+    for (path, condition) in &conditions {
+        if indexes.iter().any(|field| field == path) {
+            if let Some(ranges) = condition_ranges(condition) {
+                return Plan::Index {
+                    field: path.to_string(),
+                    ranges,
+                };
+            }
+        }
+    }
+    Plan::Scan
+}
+
+/// The document store; one connection behind a mutex (SQLite serialises writers anyway).
+pub struct DocStore {
+    conn: Mutex<Connection>,
+    examined: AtomicU64,
+}
+
+impl DocStore {
+    /// Opens (or creates) `<dir>/database.sqlite3`.
+    pub fn open(dir: &Path) -> std::io::Result<DocStore> {
+        std::fs::create_dir_all(dir)?;
+        let conn = Connection::open(dir.join(DATABASE_FILE)).map_err(std::io::Error::other)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+        )
+        .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(5)))
+        .and_then(|_| conn.execute_batch(SCHEMA))
+        .map_err(std::io::Error::other)?;
+        Ok(DocStore {
+            conn: Mutex::new(conn),
+            examined: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many stored documents queries have read and parsed so far (for tests of the planner).
+    pub fn documents_examined(&self) -> u64 {
+        self.examined.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Runs `f` in a read transaction.
+    pub fn read<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(failed)?;
+        let txn = Txn {
+            tx,
+            examined: &self.examined,
+        };
+        let out = f(&txn)?;
+        txn.tx.commit().map_err(failed)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a write transaction, committed (durably) when `f` succeeds and rolled back otherwise.
+    pub fn write<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let txn = Txn {
+            tx,
+            examined: &self.examined,
+        };
+        let out = f(&txn)?;
+        txn.tx.commit().map_err(failed)?;
+        Ok(out)
+    }
+}
+
+/// A transaction on the store.
+pub struct Txn<'a> {
+    tx: Transaction<'a>,
+    examined: &'a AtomicU64,
+}
+
+fn row_to_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn meta_from(parts: (i64, String, String, String, String)) -> DbResult<CollectionMeta> {
+    let (cid, env, name, rules, indexes) = parts;
+    Ok(CollectionMeta {
+        cid,
+        env,
+        name,
+        rules: serde_json::from_str(&rules).map_err(failed)?,
+        indexes: serde_json::from_str(&indexes).map_err(failed)?,
+    })
+}
+
+impl Txn<'_> {
+    /// The collection `name` of `env`, if it exists.
+    pub fn find_collection(&self, env: &str, name: &str) -> DbResult<Option<CollectionMeta>> {
+        self.tx
+            .query_row(
+                "SELECT cid, env, name, rules, indexes FROM collections WHERE env = ?1 AND name = ?2",
+                params![env, name],
+                row_to_meta,
+            )
+            .optional()
+            .map_err(failed)?
+            .map(meta_from)
+            .transpose()
+    }
+
+    /// The collection, or `DATABASE_COLLECTION_NOT_EXIST`.
+    pub fn collection(&self, env: &str, name: &str) -> DbResult<CollectionMeta> {
+        self.find_collection(env, name)?.ok_or_else(|| DbError {
+            code: codes::DATABASE_COLLECTION_NOT_EXIST,
+            message: format!("Db or Table not exist: collection {name} does not exist"),
+        })
+    }
+
+    /// Every collection (of `env`, or of all envs), ordered by env and name.
+    pub fn collections(&self, env: Option<&str>) -> DbResult<Vec<CollectionMeta>> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "SELECT cid, env, name, rules, indexes FROM collections
+                 WHERE ?1 IS NULL OR env = ?1 ORDER BY env, name",
+            )
+            .map_err(failed)?;
+        let rows = stmt
+            .query_map(params![env], row_to_meta)
+            .map_err(failed)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        rows.into_iter().map(meta_from).collect()
+    }
+
+    /// Creates a collection; `DATABASE_COLLECTION_ALREADY_EXIST` when it exists.
+    pub fn create_collection(
+        &self,
+        env: &str,
+        name: &str,
+        rules: &Value,
+        indexes: &[String],
+        now_ms: i64,
+    ) -> DbResult<CollectionMeta> {
+        if self.find_collection(env, name)?.is_some() {
+            return Err(DbError {
+                code: codes::DATABASE_COLLECTION_ALREADY_EXIST,
+                message: format!("Table exist: collection {name} already exists"),
+            });
+        }
+        self.tx
+            .execute(
+                "INSERT INTO collections (env, name, rules, indexes, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![env, name, rules.to_string(), Value::from(indexes.to_vec()).to_string(), now_ms],
+            )
+            .map_err(failed)?;
+        let meta = self.collection(env, name)?;
+        Ok(meta)
+    }
+
+    /// Sets a collection's rules and declared indexes (rebuilding index rows that changed).
+    pub fn configure_collection(
+        &self,
+        meta: &CollectionMeta,
+        rules: &Value,
+        indexes: &[String],
+    ) -> DbResult<CollectionMeta> {
+        self.tx
+            .execute(
+                "UPDATE collections SET rules = ?2, indexes = ?3 WHERE cid = ?1",
+                params![
+                    meta.cid,
+                    rules.to_string(),
+                    Value::from(indexes.to_vec()).to_string()
+                ],
+            )
+            .map_err(failed)?;
+        let dropped: Vec<&String> = meta
+            .indexes
+            .iter()
+            .filter(|f| !indexes.contains(f))
+            .collect();
+        for field in dropped {
+            self.tx
+                .execute(
+                    "DELETE FROM doc_index WHERE cid = ?1 AND field = ?2",
+                    params![meta.cid, field],
+                )
+                .map_err(failed)?;
+        }
+        let added: Vec<String> = indexes
+            .iter()
+            .filter(|f| !meta.indexes.contains(f))
+            .cloned()
+            .collect();
+        if !added.is_empty() {
+            let docs = self.all(meta.cid)?;
+            for stored in docs {
+                self.write_index(meta.cid, &added, stored.seq, &stored.doc)?;
+            }
+        }
+        self.collection(&meta.env, &meta.name)
+    }
+
+    fn write_index(&self, cid: i64, fields: &[String], seq: i64, doc: &Value) -> DbResult<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO doc_index (cid, field, key, seq) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(failed)?;
+        for field in fields {
+            for key in index_keys(doc, field) {
+                stmt.execute(params![cid, field, key, seq])
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn parse(&self, json: &str) -> DbResult<Value> {
+        self.examined.fetch_add(1, AtomicOrdering::Relaxed);
+        serde_json::from_str(json).map_err(failed)
+    }
+
+    fn all(&self, cid: i64) -> DbResult<Vec<StoredDoc>> {
+        let mut out = Vec::new();
+        self.scan(cid, &Plan::Scan, &mut |stored| {
+            out.push(stored);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with each candidate document of `plan` in insertion order, until it returns false.
+    pub fn scan(
+        &self,
+        cid: i64,
+        plan: &Plan,
+        visit: &mut dyn FnMut(StoredDoc) -> DbResult<bool>,
+    ) -> DbResult<()> {
+        match plan {
+            Plan::Scan => {
+                let mut stmt = self
+                    .tx
+                    .prepare_cached("SELECT seq, json FROM documents WHERE cid = ?1 ORDER BY seq")
+                    .map_err(failed)?;
+                let mut rows = stmt.query(params![cid]).map_err(failed)?;
+                while let Some(row) = rows.next().map_err(failed)? {
+                    let seq: i64 = row.get(0).map_err(failed)?;
+                    let json: String = row.get(1).map_err(failed)?;
+                    let doc = self.parse(&json)?;
+                    if !visit(StoredDoc { seq, doc })? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Plan::Ids(keys) => {
+                let mut found = Vec::new();
+                let mut stmt = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT seq, json FROM documents WHERE cid = ?1 AND id_key = ?2",
+                    )
+                    .map_err(failed)?;
+                let unique: BTreeSet<&String> = keys.iter().collect();
+                for key in unique {
+                    if let Some((seq, json)) = stmt
+                        .query_row(params![cid, key], |row| {
+                            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                        })
+                        .optional()
+                        .map_err(failed)?
+                    {
+                        found.push((seq, json));
+                    }
+                }
+                self.visit_sorted(found, visit)
+            }
+            Plan::Index { field, ranges } => {
+                let mut seqs = BTreeSet::new();
+                for range in ranges {
+                    let lower_op = if range.lower.1 { ">=" } else { ">" };
+                    let upper_op = if range.upper.1 { "<=" } else { "<" };
+                    let sql = format!(
+                        "SELECT seq FROM doc_index WHERE cid = ?1 AND field = ?2 AND key {lower_op} ?3 AND key {upper_op} ?4"
+                    );
+                    let mut stmt = self.tx.prepare_cached(&sql).map_err(failed)?;
+                    let rows = stmt
+                        .query_map(params![cid, field, range.lower.0, range.upper.0], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .map_err(failed)?;
+                    for seq in rows {
+                        seqs.insert(seq.map_err(failed)?);
+                    }
+                }
+                let mut stmt = self
+                    .tx
+                    .prepare_cached("SELECT json FROM documents WHERE seq = ?1")
+                    .map_err(failed)?;
+                for seq in seqs {
+                    let json: Option<String> = stmt
+                        .query_row(params![seq], |row| row.get(0))
+                        .optional()
+                        .map_err(failed)?;
+                    if let Some(json) = json {
+                        let doc = self.parse(&json)?;
+                        if !visit(StoredDoc { seq, doc })? {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn visit_sorted(
+        &self,
+        mut found: Vec<(i64, String)>,
+        visit: &mut dyn FnMut(StoredDoc) -> DbResult<bool>,
+    ) -> DbResult<()> {
+        found.sort_by_key(|(seq, _)| *seq);
+        for (seq, json) in found {
+            let doc = self.parse(&json)?;
+            if !visit(StoredDoc { seq, doc })? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts `doc` (which must carry `_id`); a duplicate `_id` is `INVALID_PARAM`.
+    pub fn insert(&self, meta: &CollectionMeta, doc: &Value) -> DbResult<i64> {
+        let id = doc
+            .get("_id")
+            .ok_or_else(|| DbError::invalid_param("document has no _id"))?;
+        let key = id_key(id)?;
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO documents (cid, id_key, json) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![meta.cid, key, doc.to_string()]))
+            .map_err(failed)?;
+        if inserted == 0 {
+            return Err(DbError::invalid_param(format!(
+                "E11000 duplicate key error collection: {} index: _id_ dup key: {{ _id: {} }}",
+                meta.name, key
+            )));
+        }
+        let seq = self.tx.last_insert_rowid();
+        self.write_index(meta.cid, &meta.indexes, seq, doc)?;
+        Ok(seq)
+    }
+
+    /// Stores `doc` in place of the document at `seq` (same `_id`).
+    pub fn replace(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
+        self.tx
+            .prepare_cached("UPDATE documents SET json = ?2 WHERE seq = ?1")
+            .and_then(|mut stmt| stmt.execute(params![seq, doc.to_string()]))
+            .map_err(failed)?;
+        if !meta.indexes.is_empty() {
+            self.tx
+                .prepare_cached("DELETE FROM doc_index WHERE seq = ?1")
+                .and_then(|mut stmt| stmt.execute(params![seq]))
+                .map_err(failed)?;
+            self.write_index(meta.cid, &meta.indexes, seq, doc)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the document at `seq`.
+    pub fn delete(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
+        self.tx
+            .prepare_cached("DELETE FROM documents WHERE seq = ?1")
+            .and_then(|mut stmt| stmt.execute(params![seq]))
+            .map_err(failed)?;
+        if !meta.indexes.is_empty() {
+            self.tx
+                .prepare_cached("DELETE FROM doc_index WHERE seq = ?1")
+                .and_then(|mut stmt| stmt.execute(params![seq]))
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Every document of a collection, in insertion order.
+    pub fn documents(&self, meta: &CollectionMeta) -> DbResult<Vec<Value>> {
+        Ok(self.all(meta.cid)?.into_iter().map(|s| s.doc).collect())
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the SQL an index plan runs (for tests).
+    pub fn explain_index_lookup(&self) -> DbResult<String> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT seq FROM doc_index WHERE cid = 1 AND field = 'f' AND key >= x'20' AND key <= x'30'",
+            )
+            .map_err(failed)?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(3))
+            .map_err(failed)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        Ok(rows.join("; "))
+    }
+}
+
+/// An object with `_id` first (inserting the given id), as stored documents are laid out.
+pub fn with_id_first(doc: Map<String, Value>, id: Value) -> Value {
+    let mut out = Map::new();
+    out.insert("_id".to_string(), id);
+    for (k, v) in doc {
+        if k != "_id" {
+            out.insert(k, v);
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn number_keys_keep_numeric_order() {
+        let values = [-1e300, -5.5, -1.0, 0.0, 1.0, 2.5, 10.0, 1e300];
+        let keys: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| index_key(Some(&json!(v))).unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(index_key(Some(&json!(1))), index_key(Some(&json!(1.0))));
+    }
+
+    #[test]
+    fn plans_use_ids_then_declared_indexes() {
+        let indexes = vec!["age".to_string()];
+        assert_eq!(
+            plan_query(&json!({"_id": "a"}), &indexes),
+            Plan::Ids(vec!["\"a\"".into()])
+        );
+        assert!(matches!(
+            plan_query(&json!({"x": 1, "$and": [{"age": {"$gt": 3}}]}), &indexes),
+            Plan::Index { .. }
+        ));
+        assert_eq!(plan_query(&json!({"x": 1}), &indexes), Plan::Scan);
+        assert_eq!(plan_query(&json!({"age": null}), &indexes), Plan::Scan);
+        assert_eq!(
+            plan_query(&json!({"age": {"$gt": 1, "$lt": "z"}}), &indexes),
+            Plan::Scan
+        );
+    }
+
+    #[test]
+    fn store_round_trip_and_duplicate_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocStore::open(dir.path()).unwrap();
+        let meta = store
+            .write(|t| t.create_collection("e", "c", &json!({}), &["n".to_string()], 0))
+            .unwrap();
+        store
+            .write(|t| {
+                for n in 0..50 {
+                    t.insert(&meta, &json!({"_id": format!("d{n}"), "n": n}))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let err = store
+            .write(|t| t.insert(&meta, &json!({"_id": "d1"})))
+            .unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAM);
+        let before = store.documents_examined();
+        let plan = plan_query(&json!({"n": {"$gte": 10, "$lt": 13}}), &meta.indexes);
+        let mut seen = Vec::new();
+        store
+            .read(|t| {
+                t.scan(meta.cid, &plan, &mut |s| {
+                    seen.push(s.doc["n"].as_i64().unwrap());
+                    Ok(true)
+                })
+            })
+            .unwrap();
+        assert_eq!(seen, vec![10, 11, 12]);
+        assert_eq!(store.documents_examined() - before, 3);
+        let explain = store.read(|t| t.explain_index_lookup()).unwrap();
+        assert!(
+            explain.contains("USING") && explain.contains("INDEX"),
+            "{explain}"
+        );
+    }
+}
