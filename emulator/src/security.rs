@@ -25,7 +25,10 @@ const ALLOWED_HEADERS: &[&str] = &[
 ];
 const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 /// Response headers a page may read.
-const EXPOSED_HEADERS: &str = "x-request-id, x-tcb-trace";
+// Storage responses add ETag, Content-Range and friends: a page on another loopback port must be able
+// to read them from fetch() (Range requests, cache validation).
+const EXPOSED_HEADERS: &str =
+    "x-request-id, x-tcb-trace, etag, content-range, accept-ranges, content-length, x-cos-request-id";
 
 const LOOPBACK_NAMES: &[&str] = &["127.0.0.1", "localhost", "::1"];
 
