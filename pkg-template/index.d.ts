@@ -221,6 +221,245 @@ export namespace cloud {
   }
 }
 
+/** The database API (`cloud.database()`), as wx.cloud's (api-surface.md §3). */
+export namespace DB {
+  type DocumentId = string | number;
+  interface IDocumentData {
+    _id?: DocumentId;
+    [key: string]: any;
+  }
+  type IQueryCondition = Record<string, any> | DatabaseLogicCommand;
+  /** Options of the executing methods: Promise without callbacks, `undefined` with them. */
+  interface CallOptions<T> {
+    /** Aborts the call (it then fails with errCode -1). */
+    signal?: AbortSignal;
+    success?: (res: T) => void;
+    fail?: (err: cloud.CloudError) => void;
+    complete?: (res: T | cloud.CloudError) => void;
+  }
+  interface DataOptions<T> extends CallOptions<T> {
+    data: IDocumentData;
+  }
+  interface QueryResult {
+    data: IDocumentData[];
+    errMsg: string;
+  }
+  interface QuerySingleResult {
+    data: IDocumentData;
+    errMsg: string;
+  }
+  interface AddResult {
+    _id: DocumentId;
+    errMsg: string;
+  }
+  interface CountResult {
+    total: number;
+    errMsg: string;
+  }
+  interface UpdateResult {
+    stats: { updated: number };
+    errMsg: string;
+  }
+  interface SetResult {
+    _id: DocumentId;
+    stats: { updated: number; created: number };
+    errMsg: string;
+  }
+  interface RemoveResult {
+    stats: { removed: number };
+    errMsg: string;
+  }
+  interface AggregateResult {
+    list: any[];
+    errMsg: string;
+  }
+
+  interface Database {
+    readonly config: { env?: string };
+    readonly command: Command;
+    readonly Geo: IGeo;
+    serverDate(options?: { offset: number }): ServerDate;
+    RegExp(options: { regexp: string; options?: string }): IRegExp;
+    collection(collectionName: string): CollectionReference;
+  }
+  interface ServerDate {
+    readonly options: { offset: number };
+  }
+  interface IRegExp {
+    readonly regexp: string;
+    readonly options: string;
+  }
+
+  interface Query {
+    where(condition: IQueryCondition): Query;
+    orderBy(fieldPath: string, order: 'asc' | 'desc' | string): Query;
+    limit(max: number): Query;
+    skip(offset: number): Query;
+    field(projection: Record<string, any>): Query;
+    get(options: OQ<CallOptions<QueryResult>>): void;
+    get(options?: RQ<CallOptions<QueryResult>>): Promise<QueryResult>;
+    count(options: OQ<CallOptions<CountResult>>): void;
+    count(options?: RQ<CallOptions<CountResult>>): Promise<CountResult>;
+    /** Updates every matching document (needs a `where`). */
+    update(options: OQ<DataOptions<UpdateResult>>): void;
+    update(options: RQ<DataOptions<UpdateResult>>): Promise<UpdateResult>;
+    /** Removes every matching document (needs a non-empty `where`). */
+    remove(options: OQ<CallOptions<RemoveResult>>): void;
+    remove(options?: RQ<CallOptions<RemoveResult>>): Promise<RemoveResult>;
+  }
+  interface CollectionReference extends Query {
+    readonly collectionName: string;
+    doc(docId: DocumentId): DocumentReference;
+    add(options: OQ<DataOptions<AddResult>>): void;
+    add(options: RQ<DataOptions<AddResult>>): Promise<AddResult>;
+    aggregate(): Aggregate;
+  }
+  interface DocumentReference {
+    readonly _id: DocumentId;
+    field(projection: Record<string, any>): DocumentReference;
+    get(options: OQ<CallOptions<QuerySingleResult>>): void;
+    get(options?: RQ<CallOptions<QuerySingleResult>>): Promise<QuerySingleResult>;
+    set(options: OQ<DataOptions<SetResult>>): void;
+    set(options: RQ<DataOptions<SetResult>>): Promise<SetResult>;
+    update(options: OQ<DataOptions<UpdateResult>>): void;
+    update(options: RQ<DataOptions<UpdateResult>>): Promise<UpdateResult>;
+    remove(options: OQ<CallOptions<RemoveResult>>): void;
+    remove(options?: RQ<CallOptions<RemoveResult>>): Promise<RemoveResult>;
+  }
+  interface Aggregate {
+    addFields(object: object): Aggregate;
+    bucket(object: object): Aggregate;
+    bucketAuto(object: object): Aggregate;
+    count(fieldName: string): Aggregate;
+    geoNear(options: object): Aggregate;
+    group(object: object): Aggregate;
+    limit(value: number): Aggregate;
+    lookup(object: object): Aggregate;
+    match(condition: IQueryCondition): Aggregate;
+    project(object: object): Aggregate;
+    replaceRoot(object: object): Aggregate;
+    sample(options: { size: number }): Aggregate;
+    skip(value: number): Aggregate;
+    sort(object: Record<string, 1 | -1>): Aggregate;
+    sortByCount(object: any): Aggregate;
+    unwind(value: string | object): Aggregate;
+    end(options: OQ<CallOptions<AggregateResult>>): void;
+    end(options?: RQ<CallOptions<AggregateResult>>): Promise<AggregateResult>;
+  }
+
+  interface DatabaseQueryCommand extends DatabaseLogicCommand {
+    eq(val: any): DatabaseLogicCommand;
+    neq(val: any): DatabaseLogicCommand;
+    gt(val: any): DatabaseLogicCommand;
+    gte(val: any): DatabaseLogicCommand;
+    lt(val: any): DatabaseLogicCommand;
+    lte(val: any): DatabaseLogicCommand;
+    in(val: any[]): DatabaseLogicCommand;
+    nin(val: any[]): DatabaseLogicCommand;
+    exists(val: boolean): DatabaseLogicCommand;
+    size(val: number): DatabaseLogicCommand;
+    all(val: any[]): DatabaseLogicCommand;
+    elemMatch(val: any): DatabaseLogicCommand;
+    mod(divisor: number | [number, number], remainder?: number): DatabaseLogicCommand;
+    geoNear(options: GeoNearOptions): DatabaseLogicCommand;
+    geoWithin(options: { geometry: GeoPolygon | GeoMultiPolygon }): DatabaseLogicCommand;
+    geoIntersects(options: { geometry: GeoValue }): DatabaseLogicCommand;
+  }
+  interface DatabaseLogicCommand {
+    and(...expressions: any[]): DatabaseLogicCommand;
+    or(...expressions: any[]): DatabaseLogicCommand;
+    nor(...expressions: any[]): DatabaseLogicCommand;
+    toJSON(): any;
+  }
+  interface DatabaseUpdateCommand {
+    toJSON(): any;
+  }
+  interface GeoNearOptions {
+    geometry: GeoPoint;
+    maxDistance?: number;
+    minDistance?: number;
+  }
+  interface Command {
+    eq(val: any): DatabaseQueryCommand;
+    neq(val: any): DatabaseQueryCommand;
+    gt(val: any): DatabaseQueryCommand;
+    gte(val: any): DatabaseQueryCommand;
+    lt(val: any): DatabaseQueryCommand;
+    lte(val: any): DatabaseQueryCommand;
+    in(val: any[]): DatabaseQueryCommand;
+    nin(val: any[]): DatabaseQueryCommand;
+    exists(val: boolean): DatabaseQueryCommand;
+    size(val: number): DatabaseQueryCommand;
+    all(val: any[]): DatabaseQueryCommand;
+    elemMatch(val: any): DatabaseQueryCommand;
+    mod(divisor: number | [number, number], remainder?: number): DatabaseQueryCommand;
+    expr(aggregateExpression: any): Record<string, any>;
+    geoNear(options: GeoNearOptions): DatabaseQueryCommand;
+    geoWithin(options: { geometry: GeoPolygon | GeoMultiPolygon }): DatabaseQueryCommand;
+    geoIntersects(options: { geometry: GeoValue }): DatabaseQueryCommand;
+    and(...expressions: any[]): DatabaseLogicCommand;
+    or(...expressions: any[]): DatabaseLogicCommand;
+    nor(...expressions: any[]): DatabaseLogicCommand;
+    not(expression: DatabaseLogicCommand | RegExp): DatabaseLogicCommand;
+    set(val: any): DatabaseUpdateCommand;
+    remove(): DatabaseUpdateCommand;
+    inc(val: number): DatabaseUpdateCommand;
+    mul(val: number): DatabaseUpdateCommand;
+    min(val: any): DatabaseUpdateCommand;
+    max(val: any): DatabaseUpdateCommand;
+    rename(val: string): DatabaseUpdateCommand;
+    bit(val: any): DatabaseUpdateCommand;
+    push(...values: any[]): DatabaseUpdateCommand;
+    pop(): DatabaseUpdateCommand;
+    shift(): DatabaseUpdateCommand;
+    unshift(...values: any[]): DatabaseUpdateCommand;
+    addToSet(val: any): DatabaseUpdateCommand;
+    pull(val: any): DatabaseUpdateCommand;
+    pullAll(val: any[]): DatabaseUpdateCommand;
+    project: { slice(val: number | [number, number]): Record<string, any> };
+    /** `db.command.aggregate.<operator>(param)` → `{ $<operator>: param }` (106 operators). */
+    aggregate: Record<string, (param: any) => any>;
+  }
+
+  interface GeoValueBase {
+    toJSON(): { type: string; coordinates: any[] };
+    toString(): string;
+  }
+  interface GeoPoint extends GeoValueBase {
+    readonly longitude: number;
+    readonly latitude: number;
+  }
+  interface GeoLineString extends GeoValueBase {
+    readonly points: GeoPoint[];
+  }
+  interface GeoPolygon extends GeoValueBase {
+    readonly lines: GeoLineString[];
+  }
+  interface GeoMultiPoint extends GeoValueBase {
+    readonly points: GeoPoint[];
+  }
+  interface GeoMultiLineString extends GeoValueBase {
+    readonly lines: GeoLineString[];
+  }
+  interface GeoMultiPolygon extends GeoValueBase {
+    readonly polygons: GeoPolygon[];
+  }
+  type GeoValue = GeoPoint | GeoLineString | GeoPolygon | GeoMultiPoint | GeoMultiLineString | GeoMultiPolygon;
+  /** Callable with or without `new`; GeoJSON accepted too. Ranges and closed rings are checked (throws -401002). */
+  interface GeoConstructor<T, A extends any[]> {
+    new (...args: A): T;
+    (...args: A): T;
+  }
+  interface IGeo {
+    Point: GeoConstructor<GeoPoint, [longitude: number, latitude: number] | [geojson: object]>;
+    LineString: GeoConstructor<GeoLineString, [points: GeoPoint[] | object]>;
+    Polygon: GeoConstructor<GeoPolygon, [lines: GeoLineString[] | object]>;
+    MultiPoint: GeoConstructor<GeoMultiPoint, [points: GeoPoint[] | object]>;
+    MultiLineString: GeoConstructor<GeoMultiLineString, [lines: GeoLineString[] | object]>;
+    MultiPolygon: GeoConstructor<GeoMultiPolygon, [polygons: GeoPolygon[] | object]>;
+  }
+}
+
 /** One Cloud: the default `cloud` and `new cloud.Cloud(...)` instances share these members. */
 export interface Cloud {
   /** Default `cloud`: first call wins. Instance: makes it usable. Sign-in happens lazily on first use. */
@@ -236,6 +475,8 @@ export interface Cloud {
   getTempFileURL(param: RQ<cloud.GetTempFileURLParam>): Promise<cloud.GetTempFileURLResult>;
   deleteFile(param: OQ<cloud.DeleteFileParam>): void;
   deleteFile(param: RQ<cloud.DeleteFileParam>): Promise<cloud.DeleteFileResult>;
+  /** The database; `config.env` must be a string when given (throws -401003 otherwise). */
+  database(config?: { env?: string }): DB.Database;
 }
 
 /** The exported `cloud` (what `Taro.cloud` / `wx.cloud` is). */
