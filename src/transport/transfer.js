@@ -48,6 +48,9 @@ export function createTask(isDownload) {
   const state = {
     task,
     signal: controller.signal,
+    get listening() {
+      return onProgress.length > 0;
+    },
     // Monotone: a repeated or smaller count (XHR repeats the last one on `load`) is not news.
     progress(loaded, total) {
       if (reported && loaded <= lastLoaded && total === lastTotal) return;
@@ -161,33 +164,37 @@ export async function download(url, state, signal) {
   state.headers(header);
   const expected = Number(response.headers.get('content-length')) || 0;
   let data;
-  if (response.body && typeof response.body.getReader === 'function') {
+  // Chunk by chunk only for a progress listener; otherwise arrayBuffer() (no copies in JS).
+  if (state.listening && response.body && typeof response.body.getReader === 'function') {
     const reader = response.body.getReader();
-    const chunks = [];
+    let bytes = new Uint8Array(expected);
     let loaded = 0;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      chunks.push(value);
+      if (loaded + value.byteLength > bytes.length) {
+        const grown = new Uint8Array(Math.max(bytes.length * 2, loaded + value.byteLength));
+        grown.set(bytes.subarray(0, loaded));
+        bytes = grown;
+      }
+      bytes.set(value, loaded);
       loaded += value.byteLength;
       state.progress(loaded, expected);
     }
-    const bytes = new Uint8Array(loaded);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    data = bytes.buffer;
+    data = loaded === bytes.length ? bytes.buffer : bytes.slice(0, loaded).buffer;
   } else {
     data = await response.arrayBuffer();
   }
   state.finish(data.byteLength);
   const result = { statusCode: response.status, header, data };
-  try {
-    result.tempFilePath = URL.createObjectURL(new Blob([data], { type: header['content-type'] || '' }));
-  } catch {
-    // No object URLs in this runtime.
+  if (typeof URL.createObjectURL === 'function') {
+    // Made on first read: a Blob of the bytes is a copy, which most callers (who use `data`) never need.
+    let objectUrl;
+    Object.defineProperty(result, 'tempFilePath', {
+      enumerable: true,
+      configurable: true,
+      get: () => (objectUrl ??= URL.createObjectURL(new Blob([data], { type: header['content-type'] || '' }))),
+    });
   }
   return result;
 }
