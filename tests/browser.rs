@@ -579,3 +579,150 @@ async fn storage_abort_mid_upload_leaves_no_object() {
     let item = get(&get(&res, "fileList"), "0");
     assert_eq!(get(&item, "status").as_f64(), Some(-503003.0), "no object");
 }
+
+// ---- database: JsValue ↔ value-model conversions in a real browser (no emulator needed: a recording
+// `fetch` stands in for the network, restored afterwards; wasm-bindgen-test runs tests one at a time).
+
+fn db_command(name: &str, args: &[JsValue]) -> JsValue {
+    let array: Array = args.iter().collect();
+    taro_cloud_wasm::db::make_command(name, array).unwrap()
+}
+
+fn chain(command: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
+    let method: Function = get(command, "_chain").dyn_into().unwrap();
+    let array: Array = args.iter().collect();
+    method
+        .call2(command, &JsValue::from_str(name), &array)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn database_commands_and_geo_convert_from_js() {
+    let range = chain(&db_command("gt", &[18.into()]), "lt", &[60.into()]);
+    let to_json: Function = get(&range, "toJSON").dyn_into().unwrap();
+    assert_eq!(
+        JSON::stringify(&to_json.call0(&range).unwrap()).unwrap(),
+        r#"{"$gt":18,"$lt":60}"#
+    );
+    let point: JsValue = taro_cloud_wasm::db::GeoPoint::new(113.5.into(), (-23.25).into())
+        .unwrap()
+        .into();
+    assert_eq!(get(&point, "longitude").as_f64(), Some(113.5));
+    let text: Function = get(&point, "toString").dyn_into().unwrap();
+    assert_eq!(
+        text.call0(&point).unwrap().as_string().as_deref(),
+        Some(r#"{"type":"Point","coordinates":[113.5,-23.25]}"#)
+    );
+    let error = taro_cloud_wasm::db::GeoPoint::new(181.into(), 0.into())
+        .err()
+        .expect("longitude 181 is refused");
+    assert_error(&error, -401002);
+    let ring: Array = [(0, 0), (1, 0), (1, 1)]
+        .iter()
+        .map(|(x, y)| -> JsValue {
+            taro_cloud_wasm::db::GeoPoint::new((*x).into(), (*y).into())
+                .unwrap()
+                .into()
+        })
+        .collect();
+    let line: JsValue = taro_cloud_wasm::db::GeoLineString::new(ring.into(), JsValue::UNDEFINED)
+        .unwrap()
+        .into();
+    let open = taro_cloud_wasm::db::GeoPolygon::new(Array::of1(&line).into(), JsValue::UNDEFINED);
+    assert_error(&open.err().expect("an open ring is refused"), -401002);
+    // A circular structure is refused like JSON.stringify would.
+    let cyclic = json(r#"{"a":1}"#);
+    set(&cyclic, "self", &cyclic);
+    let error = taro_cloud_wasm::db::make_command("eq", Array::of1(&cyclic)).unwrap_err();
+    assert_error(&error, -402001);
+}
+
+#[wasm_bindgen_test]
+async fn database_where_encodes_dates_regexps_geo_and_chains() {
+    let global = js_sys::global();
+    let original_fetch = get(&global, "fetch");
+    let recorder = Function::new_with_args(
+        "url, init",
+        r#"const u = String(url);
+           const token = {token_type:'Bearer',access_token:'AT',refresh_token:'RT',expires_in:7200,scope:'anonymous',sub:'s',groups:['anonymous']};
+           if (u.includes('/auth/v1/')) return Promise.resolve(new Response(JSON.stringify(token)));
+           (globalThis.__dbBodies ||= []).push(init.body);
+           return Promise.resolve(new Response(JSON.stringify({requestId:'r',data:{list:[
+             {_id:'a', when:{$date:1700000000000}, loc:{type:'Point',coordinates:[113.3,23.1]}, n:{k:[{$date:0}]}}]}})));"#,
+    );
+    set(&global, "fetch", &recorder);
+
+    let cloud = CloudHandle::create_default();
+    let _ = cloud.init(json(
+        r#"{"env":"db-convert","endpoint":"http://db.stub.invalid","persistence":"none"}"#,
+    ));
+    let db = cloud.database(JsValue::UNDEFINED).unwrap();
+    let condition = js_sys::Object::new();
+    set(
+        &condition,
+        "when",
+        &db_command("lt", &[js_sys::Date::new(&1700000000000.0.into()).into()]),
+    );
+    set(&condition, "name", &js_sys::RegExp::new("^ab", "i"));
+    set(
+        &condition,
+        "age",
+        &chain(
+            &db_command("gt", &[18.into()]),
+            "and",
+            &[db_command("lt", &[60.into()])],
+        ),
+    );
+    let point: JsValue = taro_cloud_wasm::db::GeoPoint::new(113.into(), 23.into())
+        .unwrap()
+        .into();
+    let near = js_sys::Object::new();
+    set(&near, "geometry", &point);
+    set(&near, "maxDistance", &1000.into());
+    set(&condition, "loc", &db_command("geoNear", &[near.into()]));
+    set(&condition, "nested", &json(r#"{"deep":{"x":1}}"#));
+    let query = db
+        .collection("t".into())
+        .unwrap()
+        .where_(condition.into())
+        .unwrap();
+    let result: Result<JsValue, JsValue> = async {
+        let promise: Promise = query.get(JsValue::UNDEFINED)?.dyn_into()?;
+        JsFuture::from(promise).await
+    }
+    .await;
+    set(&global, "fetch", &original_fetch);
+    let result = result.unwrap();
+
+    let bodies = get(&global, "__dbBodies");
+    let body = json(&get(&bodies, "0").as_string().unwrap());
+    assert_eq!(
+        JSON::stringify(&get(&body, "query")).unwrap(),
+        concat!(
+            r#"{"when":{"$lt":{"$date":1700000000000}},"name":{"$regex":"^ab","$options":"i"},"#,
+            r#""loc":{"$nearSphere":{"$geometry":{"type":"Point","coordinates":[113,23]},"$maxDistance":1000}},"#,
+            r#""nested.deep.x":1,"$and":[{"age":{"$gt":18}},{"age":{"$lt":60}}]}"#
+        )
+    );
+    assert_eq!(get(&body, "limit").as_f64(), Some(20.0));
+    let doc = get(&get(&result, "data"), "0");
+    assert!(get(&doc, "when").is_instance_of::<js_sys::Date>());
+    assert_eq!(
+        get(&doc, "when")
+            .unchecked_into::<js_sys::Date>()
+            .get_time(),
+        1700000000000.0
+    );
+    let loc = get(&doc, "loc");
+    assert_eq!(get(&loc, "longitude").as_f64(), Some(113.3));
+    assert_eq!(get(&loc, "latitude").as_f64(), Some(23.1));
+    let nested_date = get(&get(&get(&doc, "n"), "k"), "0");
+    assert!(
+        nested_date.is_instance_of::<js_sys::Date>(),
+        "nested $date decoded"
+    );
+    assert_eq!(
+        get(&result, "errMsg").as_string().as_deref(),
+        Some("collection.get:ok")
+    );
+}
