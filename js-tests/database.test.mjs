@@ -240,6 +240,9 @@ describe('Geo', () => {
     const { _id } = await db.collection('places').add({ data: { name: 'line', shape: line } });
     const { data } = await db.collection('places').doc(_id).get();
     assert.ok(data.shape instanceof db.Geo.LineString);
+    assert.ok(!(data.shape instanceof db.Geo.Point), 'instanceof tells the kinds apart');
+    assert.ok(data.shape.points[1] instanceof db.Geo.Point);
+    assert.equal(data.shape.points[1].latitude, 1);
     assert.deepEqual(data.shape.toJSON(), { type: 'LineString', coordinates: [[0, 0], [1, 1]] });
   });
 });

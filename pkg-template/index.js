@@ -10,12 +10,7 @@ import {
   Command,
   Database,
   Aggregate,
-  GeoPoint,
-  GeoLineString,
-  GeoPolygon,
-  GeoMultiPoint,
-  GeoMultiLineString,
-  GeoMultiPolygon,
+  GeoValue,
 } from './glue/taro_cloud_wasm.js';
 import wasmBytes from './glue/wasm-bytes.js';
 
@@ -78,14 +73,15 @@ function installDatabaseStatics() {
     };
   }
   const Geo = {};
-  const classes = { Point: GeoPoint, LineString: GeoLineString, Polygon: GeoPolygon, MultiPoint: GeoMultiPoint };
-  Object.assign(classes, { MultiLineString: GeoMultiLineString, MultiPolygon: GeoMultiPolygon });
-  for (const [name, Class] of Object.entries(classes)) {
+  for (const name of 'Point LineString Polygon MultiPoint MultiLineString MultiPolygon'.split(' ')) {
     const Factory = function (first, second) {
-      return new Class(first, second);
+      return new GeoValue(name, first, second);
     };
     Object.defineProperty(Factory, 'name', { value: name });
-    Factory.prototype = Class.prototype;
+    Object.defineProperty(Factory, Symbol.hasInstance, {
+      value: (value) => value instanceof GeoValue && value._type === name,
+    });
+    Factory.prototype = GeoValue.prototype;
     Geo[name] = Factory;
   }
   const stages = 'addFields bucket bucketAuto count geoNear group limit lookup match project replaceRoot sample skip';

@@ -604,7 +604,7 @@ fn database_commands_and_geo_convert_from_js() {
         JSON::stringify(&to_json.call0(&range).unwrap()).unwrap(),
         r#"{"$gt":18,"$lt":60}"#
     );
-    let point: JsValue = taro_cloud_wasm::db::GeoPoint::new(113.5.into(), (-23.25).into())
+    let point: JsValue = taro_cloud_wasm::db::GeoValue::new("Point", 113.5.into(), (-23.25).into())
         .unwrap()
         .into();
     assert_eq!(get(&point, "longitude").as_f64(), Some(113.5));
@@ -613,22 +613,24 @@ fn database_commands_and_geo_convert_from_js() {
         text.call0(&point).unwrap().as_string().as_deref(),
         Some(r#"{"type":"Point","coordinates":[113.5,-23.25]}"#)
     );
-    let error = taro_cloud_wasm::db::GeoPoint::new(181.into(), 0.into())
+    let error = taro_cloud_wasm::db::GeoValue::new("Point", 181.into(), 0.into())
         .err()
         .expect("longitude 181 is refused");
     assert_error(&error, -401002);
     let ring: Array = [(0, 0), (1, 0), (1, 1)]
         .iter()
         .map(|(x, y)| -> JsValue {
-            taro_cloud_wasm::db::GeoPoint::new((*x).into(), (*y).into())
+            taro_cloud_wasm::db::GeoValue::new("Point", (*x).into(), (*y).into())
                 .unwrap()
                 .into()
         })
         .collect();
-    let line: JsValue = taro_cloud_wasm::db::GeoLineString::new(ring.into(), JsValue::UNDEFINED)
-        .unwrap()
-        .into();
-    let open = taro_cloud_wasm::db::GeoPolygon::new(Array::of1(&line).into(), JsValue::UNDEFINED);
+    let line: JsValue =
+        taro_cloud_wasm::db::GeoValue::new("LineString", ring.into(), JsValue::UNDEFINED)
+            .unwrap()
+            .into();
+    let open =
+        taro_cloud_wasm::db::GeoValue::new("Polygon", Array::of1(&line).into(), JsValue::UNDEFINED);
     assert_error(&open.err().expect("an open ring is refused"), -401002);
     // A circular structure is refused like JSON.stringify would.
     let cyclic = json(r#"{"a":1}"#);
@@ -673,7 +675,7 @@ async fn database_where_encodes_dates_regexps_geo_and_chains() {
             &[db_command("lt", &[60.into()])],
         ),
     );
-    let point: JsValue = taro_cloud_wasm::db::GeoPoint::new(113.into(), 23.into())
+    let point: JsValue = taro_cloud_wasm::db::GeoValue::new("Point", 113.into(), 23.into())
         .unwrap()
         .into();
     let near = js_sys::Object::new();

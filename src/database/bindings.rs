@@ -292,203 +292,131 @@ fn geometry_from_args(kind: Kind, first: &JsValue, second: &JsValue) -> Result<G
     Ok(geometry)
 }
 
-macro_rules! geo_class {
-    ($class:ident, $kind:expr, $api:literal, $doc:literal) => {
-        #[doc = $doc]
-        #[wasm_bindgen]
-        pub struct $class {
-            reg: Registered,
-        }
-
-        #[wasm_bindgen]
-        impl $class {
-            /// Validates and builds the value (throws -401002 / -401003 like wx).
-            #[wasm_bindgen(constructor)]
-            pub fn new(first: JsValue, second: JsValue) -> Result<$class, JsValue> {
-                let geometry =
-                    geometry_from_args($kind, &first, &second).map_err(|f| throw($api, f))?;
-                Ok($class {
-                    reg: Registered::new(Internal::Geo(geometry)),
-                })
-            }
-
-            /// The registry token.
-            #[wasm_bindgen(getter, js_name = __tcw)]
-            pub fn token(&self) -> u32 {
-                self.reg.token()
-            }
-
-            /// GeoJSON.
-            #[wasm_bindgen(js_name = toJSON)]
-            pub fn to_json(&self) -> JsValue {
-                convert::to_js(&self.geometry().to_value())
-            }
-
-            /// `JSON.stringify(this.toJSON())`.
-            #[wasm_bindgen(js_name = toString)]
-            pub fn to_string_js(&self) -> String {
-                to_json(&self.geometry().to_value()).unwrap_or_default()
-            }
-        }
-
-        impl $class {
-            fn geometry(&self) -> &Geometry {
-                match &**self.reg.value() {
-                    Internal::Geo(geometry) => geometry,
-                    _ => unreachable!("a Geo class always holds a geometry"),
-                }
-            }
-        }
-    };
+/// A `db.Geo.*` value. One class serves the six kinds (each exported class and method costs wasm and glue
+/// size); the shim gives each kind its own callable with `instanceof` by kind.
+#[wasm_bindgen]
+pub struct GeoValue {
+    reg: Registered,
 }
 
-geo_class!(
-    GeoPoint,
-    Kind::Point,
-    "db.Geo.Point",
-    "`db.Geo.Point(longitude, latitude)`."
-);
-geo_class!(
-    GeoLineString,
-    Kind::LineString,
-    "db.Geo.LineString",
-    "`db.Geo.LineString(points)`."
-);
-geo_class!(
-    GeoPolygon,
-    Kind::Polygon,
-    "db.Geo.Polygon",
-    "`db.Geo.Polygon(lines)`."
-);
-geo_class!(
-    GeoMultiPoint,
-    Kind::MultiPoint,
-    "db.Geo.MultiPoint",
-    "`db.Geo.MultiPoint(points)`."
-);
-geo_class!(
-    GeoMultiLineString,
-    Kind::MultiLineString,
-    "db.Geo.MultiLineString",
-    "`db.Geo.MultiLineString(lines)`."
-);
-geo_class!(
-    GeoMultiPolygon,
-    Kind::MultiPolygon,
-    "db.Geo.MultiPolygon",
-    "`db.Geo.MultiPolygon(polygons)`."
-);
+#[wasm_bindgen]
+impl GeoValue {
+    /// `db.Geo.<kind>(first, second)`: validates and builds the value (throws -401002 / -401003 like wx).
+    #[wasm_bindgen(constructor)]
+    pub fn new(kind: &str, first: JsValue, second: JsValue) -> Result<GeoValue, JsValue> {
+        let api = "db.Geo";
+        let kind = Kind::parse(kind).ok_or_else(|| {
+            throw(
+                api,
+                Failure::type_error(format!("db.Geo.{kind} is not a function")),
+            )
+        })?;
+        let geometry = geometry_from_args(kind, &first, &second).map_err(|f| throw(api, f))?;
+        Ok(GeoValue {
+            reg: Registered::new(Internal::Geo(geometry)),
+        })
+    }
 
-/// A JS Geo object of the right class for `geometry`.
+    /// The registry token.
+    #[wasm_bindgen(getter, js_name = __tcw)]
+    pub fn token(&self) -> u32 {
+        self.reg.token()
+    }
+
+    /// The GeoJSON type (`Point`, …), for `instanceof db.Geo.<kind>`.
+    #[wasm_bindgen(getter, js_name = _type)]
+    pub fn kind(&self) -> String {
+        self.geometry().kind().name().to_owned()
+    }
+
+    /// GeoJSON.
+    #[wasm_bindgen(js_name = toJSON)]
+    pub fn to_json(&self) -> JsValue {
+        convert::to_js(&self.geometry().to_value())
+    }
+
+    /// `JSON.stringify(this.toJSON())`.
+    #[wasm_bindgen(js_name = toString)]
+    pub fn to_string_js(&self) -> String {
+        to_json(&self.geometry().to_value()).unwrap_or_default()
+    }
+
+    /// A Point's longitude.
+    #[wasm_bindgen(getter)]
+    pub fn longitude(&self) -> Option<f64> {
+        match self.geometry() {
+            Geometry::Point(p) => Some(p.lng.value),
+            _ => None,
+        }
+    }
+
+    /// A Point's latitude.
+    #[wasm_bindgen(getter)]
+    pub fn latitude(&self) -> Option<f64> {
+        match self.geometry() {
+            Geometry::Point(p) => Some(p.lat.value),
+            _ => None,
+        }
+    }
+
+    /// The points of a LineString or MultiPoint (Point values).
+    #[wasm_bindgen(getter)]
+    pub fn points(&self) -> Option<Array> {
+        match self.geometry() {
+            Geometry::LineString(points) | Geometry::MultiPoint(points) => Some(
+                points
+                    .iter()
+                    .map(|p| geo_to_js(Geometry::Point(p.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The lines of a Polygon or MultiLineString (LineString values).
+    #[wasm_bindgen(getter)]
+    pub fn lines(&self) -> Option<Array> {
+        match self.geometry() {
+            Geometry::Polygon(lines) | Geometry::MultiLineString(lines) => Some(
+                lines
+                    .iter()
+                    .map(|l| geo_to_js(Geometry::LineString(l.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The polygons of a MultiPolygon (Polygon values).
+    #[wasm_bindgen(getter)]
+    pub fn polygons(&self) -> Option<Array> {
+        match self.geometry() {
+            Geometry::MultiPolygon(polygons) => Some(
+                polygons
+                    .iter()
+                    .map(|p| geo_to_js(Geometry::Polygon(p.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl GeoValue {
+    fn geometry(&self) -> &Geometry {
+        match &**self.reg.value() {
+            Internal::Geo(geometry) => geometry,
+            _ => unreachable!("a GeoValue always holds a geometry"),
+        }
+    }
+}
+
+/// A JS Geo value for `geometry` (result decoding, `points` / `lines` / `polygons`).
 pub fn geo_to_js(geometry: Geometry) -> JsValue {
-    let kind = geometry.kind();
-    let reg = Registered::new(Internal::Geo(geometry));
-    match kind {
-        Kind::Point => GeoPoint { reg }.into(),
-        Kind::LineString => GeoLineString { reg }.into(),
-        Kind::Polygon => GeoPolygon { reg }.into(),
-        Kind::MultiPoint => GeoMultiPoint { reg }.into(),
-        Kind::MultiLineString => GeoMultiLineString { reg }.into(),
-        Kind::MultiPolygon => GeoMultiPolygon { reg }.into(),
+    GeoValue {
+        reg: Registered::new(Internal::Geo(geometry)),
     }
-}
-
-fn points_js(points: &[Position]) -> Array {
-    points
-        .iter()
-        .map(|p| geo_to_js(Geometry::Point(p.clone())))
-        .collect()
-}
-
-fn lines_js(lines: &[Vec<Position>]) -> Array {
-    lines
-        .iter()
-        .map(|l| geo_to_js(Geometry::LineString(l.clone())))
-        .collect()
-}
-
-#[wasm_bindgen]
-impl GeoPoint {
-    /// Longitude.
-    #[wasm_bindgen(getter)]
-    pub fn longitude(&self) -> f64 {
-        match self.geometry() {
-            Geometry::Point(p) => p.lng.value,
-            _ => f64::NAN,
-        }
-    }
-
-    /// Latitude.
-    #[wasm_bindgen(getter)]
-    pub fn latitude(&self) -> f64 {
-        match self.geometry() {
-            Geometry::Point(p) => p.lat.value,
-            _ => f64::NAN,
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl GeoLineString {
-    /// The points (GeoPoint objects).
-    #[wasm_bindgen(getter)]
-    pub fn points(&self) -> Array {
-        match self.geometry() {
-            Geometry::LineString(points) => points_js(points),
-            _ => Array::new(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl GeoMultiPoint {
-    /// The points (GeoPoint objects).
-    #[wasm_bindgen(getter)]
-    pub fn points(&self) -> Array {
-        match self.geometry() {
-            Geometry::MultiPoint(points) => points_js(points),
-            _ => Array::new(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl GeoPolygon {
-    /// The rings (GeoLineString objects).
-    #[wasm_bindgen(getter)]
-    pub fn lines(&self) -> Array {
-        match self.geometry() {
-            Geometry::Polygon(lines) => lines_js(lines),
-            _ => Array::new(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl GeoMultiLineString {
-    /// The lines (GeoLineString objects).
-    #[wasm_bindgen(getter)]
-    pub fn lines(&self) -> Array {
-        match self.geometry() {
-            Geometry::MultiLineString(lines) => lines_js(lines),
-            _ => Array::new(),
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl GeoMultiPolygon {
-    /// The polygons (GeoPolygon objects).
-    #[wasm_bindgen(getter)]
-    pub fn polygons(&self) -> Array {
-        match self.geometry() {
-            Geometry::MultiPolygon(polygons) => polygons
-                .iter()
-                .map(|p| geo_to_js(Geometry::Polygon(p.clone())))
-                .collect(),
-            _ => Array::new(),
-        }
-    }
+    .into()
 }
 
 // ----------------------------------------------------------------------------------------- Database
