@@ -5,7 +5,8 @@
 use std::rc::Rc;
 
 use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::geo::{self, Kind};
 use super::registry;
@@ -50,68 +51,90 @@ pub fn to_value_or_null(value: &JsValue) -> Result<Value, ConvertError> {
     Ok(to_value(value)?.unwrap_or(Value::Null))
 }
 
+// One crossing to classify a value instead of a chain of `is_*` / `instanceof` probes (each a JS call).
+#[wasm_bindgen(inline_js = "export function classify(v) {
+  switch (typeof v) {
+    case 'string': return 1;
+    case 'number': return 2;
+    case 'boolean': return 3;
+    case 'undefined': case 'function': case 'symbol': return 0;
+    case 'object':
+      if (v === null) return 4;
+      if (Array.isArray(v)) return 5;
+      if (v.__tcw !== undefined) return 6;
+      if (v instanceof Date) return 7;
+      if (v instanceof RegExp) return 8;
+      return 9;
+    default: return 10;
+  }
+}")]
+extern "C" {
+    fn classify(value: &JsValue) -> u8;
+}
+
 fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, ConvertError> {
-    if let Some(text) = value.as_string() {
-        return Ok(Some(Value::Str(text.into())));
-    }
-    if let Some(n) = value.as_f64() {
-        return Ok(Some(Value::Num(number(n))));
-    }
-    if let Some(b) = value.as_bool() {
-        return Ok(Some(Value::Bool(b)));
-    }
-    if value.is_null() {
-        return Ok(Some(Value::Null));
-    }
-    if value.is_undefined() || value.is_function() || value.is_symbol() {
-        return Ok(None);
-    }
-    if !value.is_object() {
-        let kind = value.js_typeof().as_string().unwrap_or_default();
-        return Err(ConvertError::Unsupported(format!(
-            "a {kind} value cannot be stored in the database"
-        )));
+    let kind = classify(value);
+    match kind {
+        0 => return Ok(None),
+        1 => {
+            return Ok(Some(Value::Str(
+                value.as_string().unwrap_or_default().into(),
+            )))
+        }
+        2 => return Ok(Some(Value::Num(number(value.as_f64().unwrap_or(f64::NAN))))),
+        3 => return Ok(Some(Value::Bool(value.as_bool().unwrap_or(false)))),
+        4 => return Ok(Some(Value::Null)),
+        6 => {
+            let token = js::get(value, TOKEN_KEY).as_f64().unwrap_or(0.0);
+            return match registry::lookup(token as u32) {
+                Some(internal) => Ok(Some(Value::Internal(internal))),
+                None => Err(ConvertError::Unsupported(
+                    "an SDK object that was already freed".to_owned(),
+                )),
+            };
+        }
+        7 => {
+            let date: &js_sys::Date = value.unchecked_ref();
+            return Ok(Some(Value::Date(number(date.get_time()))));
+        }
+        8 => {
+            let regex: &js_sys::RegExp = value.unchecked_ref();
+            let source: String = regex.source().into();
+            let flags: String = regex.flags().into();
+            return Ok(Some(Value::Regex(source.into(), flags.into())));
+        }
+        5 | 9 => {}
+        _ => {
+            let kind = value.js_typeof().as_string().unwrap_or_default();
+            return Err(ConvertError::Unsupported(format!(
+                "a {kind} value cannot be stored in the database"
+            )));
+        }
     }
     if stack.iter().any(|seen| seen == value) {
         return Err(ConvertError::Circular);
     }
-    if Array::is_array(value) {
+    stack.push(value.clone());
+    let converted = if kind == 5 {
         let array: &Array = value.unchecked_ref();
-        stack.push(value.clone());
         let mut items = Vec::with_capacity(array.length() as usize);
         for item in array.iter() {
             items.push(convert(&item, stack)?.unwrap_or(Value::Null));
         }
-        stack.pop();
-        return Ok(Some(Value::Array(items)));
-    }
-    if let Some(token) = js::get(value, TOKEN_KEY).as_f64() {
-        if let Some(internal) = registry::lookup(token as u32) {
-            return Ok(Some(Value::Internal(internal)));
+        Value::Array(items)
+    } else {
+        let keys = Object::keys(value.unchecked_ref::<Object>());
+        let mut obj: Obj = Vec::with_capacity(keys.length() as usize);
+        for key in keys.iter() {
+            let child = Reflect::get(value, &key).unwrap_or(JsValue::UNDEFINED);
+            if let Some(child) = convert(&child, stack)? {
+                obj.push((key.as_string().unwrap_or_default().into(), child));
+            }
         }
-        return Err(ConvertError::Unsupported(
-            "an SDK object that was already freed".to_owned(),
-        ));
-    }
-    if let Some(date) = value.dyn_ref::<js_sys::Date>() {
-        return Ok(Some(Value::Date(number(date.get_time()))));
-    }
-    if let Some(regex) = value.dyn_ref::<js_sys::RegExp>() {
-        let source: String = regex.source().into();
-        let flags: String = regex.flags().into();
-        return Ok(Some(Value::Regex(source.into(), flags.into())));
-    }
-    stack.push(value.clone());
-    let keys = Object::keys(value.unchecked_ref::<Object>());
-    let mut obj: Obj = Vec::with_capacity(keys.length() as usize);
-    for key in keys.iter() {
-        let child = Reflect::get(value, &key).unwrap_or(JsValue::UNDEFINED);
-        if let Some(child) = convert(&child, stack)? {
-            obj.push((key.as_string().unwrap_or_default().into(), child));
-        }
-    }
+        Value::Object(obj)
+    };
     stack.pop();
-    Ok(Some(Value::Object(obj)))
+    Ok(Some(converted))
 }
 
 /// A model value as a fresh JS value (through its JSON text).
