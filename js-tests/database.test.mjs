@@ -297,6 +297,9 @@ describe('client-side validation', () => {
     assertCloudError(syncThrow(() => db.collection('todos').doc(undefined)), -401002, { errMsgIncludes: 'docId must not be empty' });
     assertCloudError(syncThrow(() => db.collection('todos').doc(null)), -401002);
     assertCloudError(syncThrow(() => db.collection('todos').where()), -401002);
+    assertCloudError(syncThrow(() => db.collection('todos').where({ _id: undefined })), -401002, {
+      errMsgIncludes: 'must not all be undefined',
+    });
     assertCloudError(syncThrow(() => db.collection('todos').orderBy('a')), -401002);
     assertCloudError(syncThrow(() => db.collection('todos').limit()), -401002);
     assertCloudError(syncThrow(() => db.collection('todos').skip()), -401002);

@@ -691,6 +691,15 @@ impl QueryState {
             ));
         }
         let value = value_of(&condition).map_err(|f| throw(api, f))?;
+        // `where({ _id: undefined })` must not become `{}` (which matches, or removes, everything).
+        if matches!(&value, Value::Object(obj) if obj.is_empty())
+            && Object::keys(condition.unchecked_ref::<Object>()).length() > 0
+        {
+            return Err(throw(
+                api,
+                Failure::parameter_error("query condition values must not all be undefined"),
+            ));
+        }
         let encoded = encode_query(&value)
             .and_then(|query| to_json(&query))
             .map_err(|e| throw(api, encode_failure(e)))?;
