@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 node bench/size.mjs
 node bench/overhead.mjs
 node bench/throughput.mjs
+node bench/storage.mjs
+node bench/db.mjs
+node bench/db-encode.mjs
