@@ -348,25 +348,22 @@ impl DocStore {
 
     /// Runs `f` in a read transaction.
     pub fn read<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(failed)?;
-        let txn = Txn {
-            tx,
-            examined: &self.examined,
-        };
-        let out = f(&txn)?;
-        txn.tx.commit().map_err(failed)?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Deferred, f)
     }
 
     /// Runs `f` in a write transaction, committed (durably) when `f` succeeds and rolled back otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
+        self.transaction(TransactionBehavior::Immediate, f)
+    }
+
+    /// Runs `f` in a transaction of `behavior`, committed when `f` succeeds (dropped, so rolled back, otherwise).
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Txn<'_>) -> DbResult<T>,
+    ) -> DbResult<T> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
+        let tx = conn.transaction_with_behavior(behavior).map_err(failed)?;
         let txn = Txn {
             tx,
             examined: &self.examined,
