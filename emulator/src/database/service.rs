@@ -401,6 +401,23 @@ fn check_each(authorized: &Authorized, docs: &[(i64, Value)]) -> DbResult<()> {
     Ok(())
 }
 
+/// The stored documents `query` selects (at most `cap`), once `caller`'s rules allow `op` on them.
+fn select(
+    t: &Txn<'_>,
+    meta: &CollectionMeta,
+    caller: &Caller,
+    op: Operation,
+    query: Value,
+    by_id: bool,
+    cap: Option<usize>,
+) -> DbResult<Vec<(i64, Value)>> {
+    let authorized = authorize(meta, caller, op, query, by_id)?;
+    let matcher = Matcher::new(&authorized.query)?;
+    let found = matching(t, meta, &matcher, &authorized.query, cap)?;
+    check_each(&authorized, &found)?;
+    Ok(found)
+}
+
 /// Normalises the SDK's projection: drops exclusions (other than `_id`) when any field is included.
 pub fn normalize_projection(spec: &Value) -> Value {
     let Value::Object(map) = spec else {
@@ -480,10 +497,7 @@ fn count(
     let meta = t.collection(env, name)?;
     let by_id = is_doc_query(body)?;
     let query = read_query(body, caller, now)?;
-    let authorized = authorize(&meta, caller, Operation::Read, query, by_id)?;
-    let matcher = Matcher::new(&authorized.query)?;
-    let found = matching(t, &meta, &matcher, &authorized.query, None)?;
-    check_each(&authorized, &found)?;
+    let found = select(t, &meta, caller, Operation::Read, query, by_id, None)?;
     Ok(json!({ "data": { "total": found.len() } }))
 }
 
@@ -623,11 +637,16 @@ fn update(
         ));
     }
     let query = read_query(body, caller, now)?;
-    let authorized = authorize(&meta, caller, Operation::Update, query.clone(), by_id)?;
-    let matcher = Matcher::new(&authorized.query)?;
     let cap = (!multi).then_some(1);
-    let found = matching(t, &meta, &matcher, &authorized.query, cap)?;
-    check_each(&authorized, &found)?;
+    let found = select(
+        t,
+        &meta,
+        caller,
+        Operation::Update,
+        query.clone(),
+        by_id,
+        cap,
+    )?;
     let mut updated = 0u64;
     for (seq, old) in &found {
         let new = if merge {
@@ -683,10 +702,8 @@ fn delete(
     let by_id = is_doc_query(body)?;
     let multi = flag(body, "multi", false)?;
     let query = read_query(body, caller, now)?;
-    let authorized = authorize(&meta, caller, Operation::Delete, query, by_id)?;
-    let matcher = Matcher::new(&authorized.query)?;
-    let found = matching(t, &meta, &matcher, &authorized.query, (!multi).then_some(1))?;
-    check_each(&authorized, &found)?;
+    let cap = (!multi).then_some(1);
+    let found = select(t, &meta, caller, Operation::Delete, query, by_id, cap)?;
     for (seq, _) in &found {
         t.delete(&meta, *seq)?;
     }
