@@ -75,6 +75,18 @@ async fn read_object(body: Body) -> Result<serde_json::Map<String, Value>, ApiEr
     }
 }
 
+/// An admin POST: the admin token checked, the JSON object body, and the env it names.
+async fn admin_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(serde_json::Map<String, Value>, String), ApiError> {
+    check_admin(state, headers)?;
+    let body = read_object(body).await?;
+    let env = state.check_env(body.get("env").and_then(Value::as_str))?;
+    Ok((body, env))
+}
+
 fn meta_json(meta: &super::store::CollectionMeta) -> Value {
     json!({ "env": meta.env, "name": meta.name, "rules": meta.rules, "indexes": meta.indexes })
 }
@@ -86,9 +98,7 @@ async fn create_collection(
 ) -> Response {
     answer(
         async {
-            check_admin(&state, &headers)?;
-            let body = read_object(body).await?;
-            let env = state.check_env(body.get("env").and_then(Value::as_str))?;
+            let (body, env) = admin_request(&state, &headers, body).await?;
             let name = body
                 .get("name")
                 .and_then(Value::as_str)
@@ -140,9 +150,7 @@ async fn call_function(
 ) -> Response {
     answer(
         async {
-            check_admin(&state, &headers)?;
-            let body = read_object(body).await?;
-            let env = state.check_env(body.get("env").and_then(Value::as_str))?;
+            let (body, env) = admin_request(&state, &headers, body).await?;
             let text = |key: &str| {
                 body.get(key)
                     .and_then(Value::as_str)
