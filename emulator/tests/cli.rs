@@ -1,41 +1,12 @@
 //! The built `cloud-emulator` binary: `start` prints its address and stops cleanly on signals; `exec`
 //! runs a command against it and passes the exit code through.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-emulator");
-
-fn emulator(dir: &tempfile::TempDir) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir.path());
-    command
-}
-
-fn wait_with_deadline(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cloud-emulator did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn signal(child: &std::process::Child, signal: libc::c_int) {
-    // SAFETY: kill(2) on our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
-    }
-}
+use common::{emulator, listening_url, signal, wait_with_deadline};
 
 #[test]
 fn exec_passes_the_exit_code_through_and_exports_the_url() {
@@ -137,14 +108,7 @@ fn start_prints_its_address_serves_and_exits_zero_on_signals() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line {line:?}"));
+        let url = listening_url(&mut child);
         let port: u16 = url
             .strip_prefix("http://127.0.0.1:")
             .unwrap()

@@ -1,14 +1,16 @@
 //! Durability: the built binary is killed with SIGKILL during a stream of acknowledged adds and updates;
 //! after a restart on the same data dir every acknowledged write is there.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{emulator, listening_url, signal, wait_with_deadline};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-emulator");
 const ENV: &str = "envc";
 
 struct Running {
@@ -18,8 +20,7 @@ struct Running {
 }
 
 fn spawn(dir: &tempfile::TempDir) -> Running {
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
+    let mut child = emulator(dir)
         .args([
             "start",
             "--port",
@@ -35,15 +36,7 @@ fn spawn(dir: &tempfile::TempDir) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .to_string();
+    let url = listening_url(&mut child);
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut admin = String::new();
     let mut lines = stderr.lines();
@@ -174,9 +167,6 @@ async fn acknowledged_writes_survive_kill_9() {
         stored.len()
     );
     let mut restarted = restarted;
-    // SAFETY: kill(2) has no memory effects; the pid is our own unreaped child.
-    unsafe {
-        libc::kill(restarted.child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    assert!(restarted.child.wait().unwrap().success());
+    signal(&restarted.child, libc::SIGTERM);
+    assert!(wait_with_deadline(&mut restarted.child, Duration::from_secs(20)).success());
 }

@@ -1,13 +1,13 @@
 //! The built binary: `--max-upload-bytes` and `--storage-rule` reach the server, and a kill in the middle
 //! of an upload leaves the previous object whole (the partial blob is swept on the next start).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{emulator, listening_url, signal, wait_with_deadline};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-emulator");
 
 async fn web(client: &reqwest::Client, url: &str, env: &str, body: Value) -> Value {
     client
@@ -37,23 +37,14 @@ async fn token(client: &reqwest::Client, url: &str, env: &str) -> String {
 
 /// Starts the binary in `dir` with `args` after `start --port 0 --data-dir data`; the child and its URL.
 fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
+    let mut child = emulator(dir)
         .args(["start", "--port", "0", "--data-dir", "data"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = listening_url(&mut child);
     (child, url)
 }
 
@@ -206,20 +197,7 @@ async fn upload_limit_and_rules_come_from_the_command_line() {
     .await;
     assert_eq!(answer["code"], "STORAGE_EXCEED_AUTHORITY");
 
-    // SAFETY: kill(2) on our own child process.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cloud-emulator did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    signal(&child, libc::SIGTERM);
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     assert!(status.success());
 }

@@ -1,7 +1,11 @@
-//! Shared helpers: an in-process emulator on 127.0.0.1:0 with its own temp dirs, and a client.
+//! Shared helpers: an in-process emulator on 127.0.0.1:0 with its own temp dirs, and a client; the built
+//! binary started as a child process.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 use cloud_emulator::{start, Config, RunningServer};
 use serde_json::{json, Value};
@@ -128,4 +132,49 @@ pub fn rand_hex() -> String {
         .unwrap()
         .as_nanos();
     format!("{nanos:x}")
+}
+
+/// The built `cloud-emulator` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cloud-emulator");
+
+/// A `cloud-emulator` command run in `dir`.
+pub fn emulator(dir: &TempDir) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir.path());
+    command
+}
+
+/// Reads the child's first stdout line, `listening on <url>`; the URL.
+pub fn listening_url(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
+
+/// Waits for the child to exit; kills it and panics after `limit`.
+pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cloud-emulator did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to the child.
+pub fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
 }
