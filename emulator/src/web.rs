@@ -138,20 +138,20 @@ async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, A
             .await
         }
         "storage.getUploadMetadata" => {
-            let identity = request.authenticate(state)?;
-            storage_actions::get_upload_metadata(state, &identity, request).await
+            let caller = storage_actions::caller(state, request)?;
+            storage_actions::get_upload_metadata(state, &caller, request).await
         }
         "storage.batchGetDownloadUrl" => {
-            let identity = request.authenticate(state)?;
-            storage_actions::batch_get_download_url(state, &identity, request).await
+            let caller = storage_actions::caller(state, request)?;
+            storage_actions::batch_get_download_url(state, &caller, request).await
         }
         "storage.batchDeleteFile" => {
-            let identity = request.authenticate(state)?;
-            storage_actions::batch_delete_file(state, &identity, request).await
+            let caller = storage_actions::caller(state, request)?;
+            storage_actions::batch_delete_file(state, &caller, request).await
         }
         "storage.batchCopyFile" => {
-            let identity = request.authenticate(state)?;
-            storage_actions::batch_copy_file(state, &identity, request).await
+            let caller = storage_actions::caller(state, request)?;
+            storage_actions::batch_copy_file(state, &caller, request).await
         }
         "database.queryDocument" => database::handle(state, request, DbAction::Query).await,
         "database.countDocument" => database::handle(state, request, DbAction::Count).await,

@@ -3,8 +3,11 @@
 // It talks to the emulator over HTTP with the per-run admin token (CLOUD_EMULATOR_URL,
 // CLOUD_EMULATOR_ADMIN_TOKEN), so database calls have admin rights (collection rules do not apply).
 // Covered: init, DYNAMIC_CURRENT_ENV, getWXContext, callFunction, database() (collection/doc/where/
-// orderBy/skip/limit/field/get/count/add/update/set/remove, command, serverDate, RegExp, Geo, aggregate).
-// Not covered: storage calls, transactions, watch (they reject with a clear message).
+// orderBy/skip/limit/field/get/count/add/update/set/remove, command, serverDate, RegExp, Geo, aggregate),
+// storage (uploadFile, downloadFile, getTempFileURL, deleteFile).
+// Not covered: transactions, watch (they reject with a clear message).
+// Storage runs as the admin, like wx-server-sdk: the storage rules do not apply, and files it creates
+// belong to the admin (to users they are someone else's files), not to the calling user.
 
 const DYNAMIC_CURRENT_ENV = Symbol.for('DYNAMIC_CURRENT_ENV');
 const ERR_CODES = {
@@ -19,7 +22,27 @@ const ERR_CODES = {
   FUNCTION_NOT_FOUND: -501000,
   FUNCTIONS_EXECUTE_FAIL: -504002,
   FUNCTIONS_REQUEST_FAIL: -504001,
+  STORAGE_REQUEST_FAIL: -503001,
+  STORAGE_EXCEED_AUTHORITY: -503002,
+  STORAGE_FILE_NONEXIST: -503003,
+  STORAGE_SIGN_PARAM_INVALID: -503004,
+  PERMISSION_DENIED: -501023,
 };
+// wx's descriptions of the errCodes storage calls report (`<api>:fail <errCode> <description>. <detail>`).
+const ERR_DESCRIPTIONS = {
+  [-403001]: 'max upload file size exceeded',
+  [-501001]: 'resource system error',
+  [-501005]: 'invalid env',
+  [-501007]: 'invalid parameters',
+  [-501012]: 'invalid api name',
+  [-501023]: 'permission denied',
+  [-503001]: 'storage request fail',
+  [-503002]: 'storage permission denied',
+  [-503003]: 'storage file not exists',
+  [-503004]: 'storage invalid sign parameter',
+};
+// At most this many files per getTempFileURL / deleteFile call, as wx's server API states.
+const STORAGE_MAX_ITEMS = 50;
 const SERVER_MAX_LIMIT = 100;
 
 let initConfig = {};
@@ -510,11 +533,170 @@ class Database {
   startTransaction() { return Promise.reject(new Error('transactions are not supported by cloud-emulator')); }
 }
 
-// ---- cloud --------------------------------------------------------------------------------------
+// ---- storage ------------------------------------------------------------------------------------
 
-function notSupported(name) {
-  return () => Promise.reject(new Error(`cloud.${name} is not supported by cloud-emulator's wx-server-sdk yet`));
+// An Error as wx-server-sdk rejects with: errMsg `<api>:fail <errCode> <description>. <detail>`.
+function storageError(api, code, detail) {
+  const errCode = typeof code === 'number' ? code : ERR_CODES[code] || -501001;
+  const description = ERR_DESCRIPTIONS[errCode];
+  const err = new Error(description ? `${api}:fail ${errCode} ${description}. ${detail}` : `${api}:fail ${errCode} ${detail}`);
+  err.errCode = errCode;
+  err.errMsg = err.message;
+  if (typeof code === 'string') err.code = code;
+  return err;
 }
+
+async function storageAction(api, env, name, params) {
+  const answer = await post(`/web?env=${encodeURIComponent(env)}`, {
+    action: name,
+    dataVersion: '2020-01-10',
+    env,
+    access_token: process.env.CLOUD_EMULATOR_ADMIN_TOKEN,
+    ...params,
+  });
+  if (answer.code) throw storageError(api, answer.code, answer.message || answer.code);
+  return answer.data || {};
+}
+
+function storageEnv(options) {
+  return resolveEnv(options && options.config && options.config.env, 'storage');
+}
+
+function xmlField(body, tag) {
+  const match = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(body);
+  return match ? match[1].trim() : undefined;
+}
+
+// A refused upload: too large → -403001, refused credentials or rule → -503002, else -503001.
+function uploadFailure(status, body) {
+  const cosCode = xmlField(body, 'Code');
+  let errCode = ERR_CODES.STORAGE_REQUEST_FAIL;
+  if (cosCode === 'EntityTooLarge' || status === 413) errCode = -403001;
+  else if (cosCode === 'AccessDenied' || cosCode === 'SignatureDoesNotMatch' || status === 403) errCode = ERR_CODES.STORAGE_EXCEED_AUTHORITY;
+  const err = storageError('uploadFile', errCode, `status ${status}, error: ${body.trim()};`);
+  if (cosCode) err.code = cosCode;
+  return err;
+}
+
+function isStream(value) {
+  return value !== null && typeof value === 'object' && typeof value.pipe === 'function' && typeof value[Symbol.asyncIterator] === 'function';
+}
+
+// The bytes to PUT: a Buffer (or other byte view, or a string) as is; a readable stream is streamed.
+function uploadBody(content) {
+  if (Buffer.isBuffer(content) || content instanceof Uint8Array) return content;
+  if (ArrayBuffer.isView(content)) return new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
+  if (content instanceof ArrayBuffer) return new Uint8Array(content);
+  if (typeof content === 'string') return Buffer.from(content);
+  if (isStream(content)) return content;
+  return undefined;
+}
+
+// The fileList of getTempFileURL / deleteFile: an array of at most 50 items.
+function checkFileList(api, fileList) {
+  if (!Array.isArray(fileList)) throw storageError(api, 'INVALID_PARAM', 'fileList must be an array');
+  if (fileList.length > STORAGE_MAX_ITEMS) {
+    throw storageError(api, 'INVALID_PARAM', `fileList exceed max length ${STORAGE_MAX_ITEMS}`);
+  }
+}
+
+// wx's per-item `status` (0 or the errCode) and `errMsg` ('ok' or the reason).
+function itemOutcome(item) {
+  if (item && item.code === 'SUCCESS') return { status: 0, errMsg: 'ok' };
+  const code = (item && item.code) || 'STORAGE_REQUEST_FAIL';
+  return { status: ERR_CODES[code] || -501001, errMsg: (item && item.message) || code };
+}
+
+async function tempFileUrls(api, env, fileList) {
+  const request = fileList.map((file) => {
+    if (typeof file === 'string') return { fileid: file };
+    if (file && typeof file === 'object' && typeof file.fileID === 'string') {
+      return file.maxAge === undefined ? { fileid: file.fileID } : { fileid: file.fileID, max_age: file.maxAge };
+    }
+    throw storageError(api, 'INVALID_PARAM', 'fileList items must be fileID strings or {fileID, maxAge} objects');
+  });
+  if (!request.length) return [];
+  const data = await storageAction(api, env, 'storage.batchGetDownloadUrl', { file_list: request });
+  const answers = Array.isArray(data.download_list) ? data.download_list : [];
+  return request.map((asked, index) => {
+    const item = answers[index];
+    const { status, errMsg } = itemOutcome(item);
+    return {
+      fileID: asked.fileid,
+      tempFileURL: status === 0 ? item.tempFileURL || item.download_url || '' : '',
+      maxAge: status === 0 && typeof item.max_age === 'number' ? item.max_age : asked.max_age,
+      status,
+      errMsg,
+    };
+  });
+}
+
+function uploadFile(options) {
+  return dual(options, async () => {
+    const api = 'uploadFile';
+    const cloudPath = options && options.cloudPath;
+    if (typeof cloudPath !== 'string' || !cloudPath) throw storageError(api, 'INVALID_PARAM', 'cloudPath must be a non-empty string');
+    const body = uploadBody(options.fileContent);
+    if (body === undefined) throw storageError(api, 'INVALID_PARAM', 'fileContent must be a Buffer or a ReadStream');
+    const env = storageEnv(options);
+    const meta = await storageAction(api, env, 'storage.getUploadMetadata', { path: cloudPath, method: 'put', headers: {} });
+    const response = await fetch(meta.url, {
+      method: 'PUT',
+      headers: {
+        authorization: meta.authorization,
+        'x-cos-meta-fileid': meta.cosFileId,
+        'x-cos-security-token': meta.token,
+      },
+      body,
+      duplex: 'half',
+    });
+    const text = await response.text();
+    if (!response.ok) throw uploadFailure(response.status, text);
+    return { fileID: meta.fileId, statusCode: response.status, errMsg: 'uploadFile:ok' };
+  });
+}
+
+function downloadFile(options) {
+  return dual(options, async () => {
+    const api = 'downloadFile';
+    const fileID = options && options.fileID;
+    if (typeof fileID !== 'string' || !fileID) throw storageError(api, 'INVALID_PARAM', 'fileID must be a non-empty string');
+    const [item] = await tempFileUrls(api, storageEnv(options), [fileID]);
+    if (item.status !== 0) throw storageError(api, item.status, item.errMsg);
+    const response = await fetch(item.tempFileURL);
+    const fileContent = Buffer.from(await response.arrayBuffer());
+    if (!response.ok) {
+      throw storageError(api, 'STORAGE_REQUEST_FAIL', `status ${response.status}, error: ${fileContent.toString('utf8').trim()};`);
+    }
+    return { fileContent, statusCode: response.status, errMsg: 'downloadFile:ok' };
+  });
+}
+
+function getTempFileURL(options) {
+  return dual(options, async () => {
+    const api = 'getTempFileURL';
+    const fileList = options && options.fileList;
+    checkFileList(api, fileList);
+    const items = await tempFileUrls(api, storageEnv(options), fileList);
+    return { fileList: items, errMsg: 'getTempFileURL:ok' };
+  });
+}
+
+function deleteFile(options) {
+  return dual(options, async () => {
+    const api = 'deleteFile';
+    const fileList = options && options.fileList;
+    checkFileList(api, fileList);
+    if (fileList.some((id) => typeof id !== 'string' || !id)) throw storageError(api, 'INVALID_PARAM', 'fileList items must be fileID strings');
+    if (!fileList.length) return { fileList: [], errMsg: 'deleteFile:ok' };
+    const data = await storageAction(api, storageEnv(options), 'storage.batchDeleteFile', { fileid_list: fileList });
+    const answers = Array.isArray(data.delete_list) ? data.delete_list : [];
+    const items = fileList.map((fileID, index) => ({ fileID, ...itemOutcome(answers[index]) }));
+    return { fileList: items, errMsg: 'deleteFile:ok' };
+  });
+}
+
+// ---- cloud --------------------------------------------------------------------------------------
 
 const cloud = {
   DYNAMIC_CURRENT_ENV,
@@ -540,10 +722,10 @@ const cloud = {
       return { result: answer.result, requestId: answer.requestId, errMsg: 'cloud.callFunction:ok' };
     });
   },
-  uploadFile: notSupported('uploadFile'),
-  downloadFile: notSupported('downloadFile'),
-  getTempFileURL: notSupported('getTempFileURL'),
-  deleteFile: notSupported('deleteFile'),
+  uploadFile,
+  downloadFile,
+  getTempFileURL,
+  deleteFile,
   Geo,
 };
 

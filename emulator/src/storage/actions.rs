@@ -1,12 +1,12 @@
 //! P1 `/web` storage actions: `storage.getUploadMetadata`, `storage.batchGetDownloadUrl`,
 //! `storage.batchDeleteFile`, `storage.batchCopyFile`. Batch actions answer per item; a failed item
-//! does not fail the call.
+//! does not fail the call. The caller is a signed-in user, or the admin when the `access_token` (or
+//! Bearer token) is the per-run admin token (`wx-server-sdk` in a function): see [`caller`].
 
 use serde_json::{json, Map, Value};
 
-use super::ops::{self, CopyRequest};
+use super::ops::{self, Caller, CopyRequest};
 use super::{base_url, MAX_BATCH_ITEMS};
-use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::web::WebRequest;
@@ -25,6 +25,20 @@ fn items<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a Vec<Value>
     Ok(list)
 }
 
+/// The caller of a `/web` storage action: the admin for the per-run admin token (as `access_token` or
+/// Bearer), else the signed-in user the token belongs to.
+pub fn caller(state: &AppState, request: &WebRequest<'_>) -> Result<Caller, ApiError> {
+    let token = match request.body.get("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => Some(token.as_str()),
+        _ => crate::auth::bearer_token(request.headers),
+    };
+    if token.is_some_and(|token| state.database().is_admin_token(token)) {
+        return Ok(Caller::admin(&request.env));
+    }
+    let identity = request.authenticate(state)?;
+    Ok(Caller::user(state, &identity))
+}
+
 fn failed_item(file_id: &str, err: &ApiError) -> Value {
     json!({ "code": err.code, "message": err.message, "fileID": file_id })
 }
@@ -33,7 +47,7 @@ fn failed_item(file_id: &str, err: &ApiError) -> Value {
 /// cosFileId, download_url}` (and the `fileID` / `cosFileID` spellings).
 pub async fn get_upload_metadata(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     request: &WebRequest<'_>,
 ) -> Result<Value, ApiError> {
     let body = &request.body;
@@ -73,7 +87,7 @@ pub async fn get_upload_metadata(
         _ => Vec::new(),
     };
     let base = base_url(state, request.headers);
-    let info = ops::upload_info(state, identity, &base, path, signed_headers).await?;
+    let info = ops::upload_info(state, caller, &base, path, signed_headers).await?;
     Ok(json!({
         "data": {
             "url": info.url,
@@ -89,10 +103,10 @@ pub async fn get_upload_metadata(
 }
 
 /// `storage.batchGetDownloadUrl`: `{file_list: [{fileid, max_age?} | "<fileID>"]}` →
-/// `data.download_list[]`.
+/// `data.download_list[]` (a success carries the lifetime granted, `max_age` in seconds).
 pub async fn batch_get_download_url(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     request: &WebRequest<'_>,
 ) -> Result<Value, ApiError> {
     let base = base_url(state, request.headers);
@@ -115,16 +129,18 @@ pub async fn batch_get_download_url(
                 return Err(ApiError::invalid_param("each item needs a fileid string"));
             }
             let max_age = ops::max_age(max_age)?;
-            ops::download_url(state, identity, &base, file_id, max_age).await
+            let url = ops::download_url(state, caller, &base, file_id, max_age).await?;
+            Ok((url, max_age))
         }
         .await;
         list.push(match result {
-            Ok(url) => json!({
+            Ok((url, max_age)) => json!({
                 "code": "SUCCESS",
                 "fileID": file_id,
                 "fileid": file_id,
                 "tempFileURL": url,
                 "download_url": url,
+                "max_age": max_age,
             }),
             Err(err) => failed_item(file_id, &err),
         });
@@ -135,7 +151,7 @@ pub async fn batch_get_download_url(
 /// `storage.batchDeleteFile`: `{fileid_list: ["<fileID>"]}` → `data.delete_list[]`.
 pub async fn batch_delete_file(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     request: &WebRequest<'_>,
 ) -> Result<Value, ApiError> {
     let mut list = Vec::new();
@@ -144,7 +160,7 @@ pub async fn batch_delete_file(
         let result = if file_id.is_empty() {
             Err(ApiError::invalid_param("each item must be a fileID string"))
         } else {
-            ops::delete(state, identity, file_id).await
+            ops::delete(state, caller, file_id).await
         };
         list.push(match result {
             Ok(()) => json!({ "fileID": file_id, "code": "SUCCESS" }),
@@ -158,7 +174,7 @@ pub async fn batch_delete_file(
 /// remove_original?}]}` → `data.copy_list[]`.
 pub async fn batch_copy_file(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     request: &WebRequest<'_>,
 ) -> Result<Value, ApiError> {
     let mut list = Vec::new();
@@ -177,7 +193,7 @@ pub async fn batch_copy_file(
                 "each item needs src_path and dst_path strings",
             ))
         } else {
-            ops::copy(state, identity, request).await
+            ops::copy(state, caller, request).await
         };
         list.push(match result {
             Ok(file_id) => json!({ "fileID": file_id, "code": "SUCCESS" }),

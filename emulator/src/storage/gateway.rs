@@ -9,9 +9,9 @@ use axum::response::Response;
 use cloud_protocol::codes;
 use serde_json::{json, Value};
 
-use super::ops::{self, CopyRequest};
+use super::ops::{self, Caller, CopyRequest};
 use super::{base_url, MAX_BATCH_ITEMS};
-use crate::auth::{authenticate_token, bearer_token, Identity};
+use crate::auth::{authenticate_token, bearer_token};
 use crate::body::{parse_json, read_limited};
 use crate::config::MAX_REQUEST_BYTES;
 use crate::error::{json_response, new_request_id, ApiError};
@@ -50,6 +50,7 @@ pub async fn gateway(
         }
         let identity = authenticate_token(&state, bearer_token(&headers))?;
         state.check_env(Some(&identity.env))?;
+        let caller = Caller::user(&state, &identity);
         let items = match parse_json(&bytes, "request body")? {
             Value::Array(items) => items,
             _ => return Err(ApiError::invalid_param("the body must be a JSON array")),
@@ -64,10 +65,10 @@ pub async fn gateway(
         let mut results = Vec::with_capacity(items.len());
         for item in &items {
             let result = match op.as_str() {
-                "get-objects-upload-info" => upload_info(&state, &identity, &base, item).await,
-                "get-objects-download-info" => download_info(&state, &identity, &base, item).await,
-                "delete-objects" => delete(&state, &identity, item).await,
-                _ => copy(&state, &identity, item).await,
+                "get-objects-upload-info" => upload_info(&state, &caller, &base, item).await,
+                "get-objects-download-info" => download_info(&state, &caller, &base, item).await,
+                "delete-objects" => delete(&state, &caller, item).await,
+                _ => copy(&state, &caller, item).await,
             };
             results.push(result);
         }
@@ -94,7 +95,7 @@ fn failed(id_field: &str, id: &str, err: ApiError) -> Value {
 
 /// `{objectId, signedHeader?: {name: [value]}}` → `{objectId, uploadUrl, authorization, token,
 /// cloudObjectMeta, cloudObjectId, downloadUrl, downloadUrlEncoded}`.
-async fn upload_info(state: &AppState, identity: &Identity, base: &str, item: &Value) -> Value {
+async fn upload_info(state: &AppState, caller: &Caller, base: &str, item: &Value) -> Value {
     let object_id = text(item, "objectId");
     let result = async {
         if object_id.is_empty() {
@@ -128,7 +129,7 @@ async fn upload_info(state: &AppState, identity: &Identity, base: &str, item: &V
                 )))
             }
         }
-        ops::upload_info(state, identity, base, object_id, signed).await
+        ops::upload_info(state, caller, base, object_id, signed).await
     }
     .await;
     match result {
@@ -147,7 +148,7 @@ async fn upload_info(state: &AppState, identity: &Identity, base: &str, item: &V
 }
 
 /// `{cloudObjectId, maxAge?}` → `{cloudObjectId, downloadUrl, downloadUrlEncoded}`.
-async fn download_info(state: &AppState, identity: &Identity, base: &str, item: &Value) -> Value {
+async fn download_info(state: &AppState, caller: &Caller, base: &str, item: &Value) -> Value {
     let file_id = text(item, "cloudObjectId");
     let result = async {
         if file_id.is_empty() {
@@ -156,7 +157,7 @@ async fn download_info(state: &AppState, identity: &Identity, base: &str, item: 
             ));
         }
         let max_age = ops::max_age(item.get("maxAge").or_else(|| item.get("max_age")))?;
-        ops::download_url(state, identity, base, file_id, max_age).await
+        ops::download_url(state, caller, base, file_id, max_age).await
     }
     .await;
     match result {
@@ -168,14 +169,14 @@ async fn download_info(state: &AppState, identity: &Identity, base: &str, item: 
 }
 
 /// `{cloudObjectId}` → `{cloudObjectId}`.
-async fn delete(state: &AppState, identity: &Identity, item: &Value) -> Value {
+async fn delete(state: &AppState, caller: &Caller, item: &Value) -> Value {
     let file_id = text(item, "cloudObjectId");
     let result = if file_id.is_empty() {
         Err(ApiError::invalid_param(
             "cloudObjectId must be a non-empty string",
         ))
     } else {
-        ops::delete(state, identity, file_id).await
+        ops::delete(state, caller, file_id).await
     };
     match result {
         Ok(()) => json!({ "cloudObjectId": file_id }),
@@ -184,7 +185,7 @@ async fn delete(state: &AppState, identity: &Identity, item: &Value) -> Value {
 }
 
 /// `{srcPath, dstPath, overwrite?, removeOriginal?}` → `{cloudObjectId}` of the destination.
-async fn copy(state: &AppState, identity: &Identity, item: &Value) -> Value {
+async fn copy(state: &AppState, caller: &Caller, item: &Value) -> Value {
     let flag = |name: &str| item.get(name).and_then(Value::as_bool).unwrap_or(false);
     let request = CopyRequest {
         src: text(item, "srcPath").to_string(),
@@ -198,7 +199,7 @@ async fn copy(state: &AppState, identity: &Identity, item: &Value) -> Value {
             "srcPath and dstPath must be non-empty strings",
         ))
     } else {
-        ops::copy(state, identity, request).await
+        ops::copy(state, caller, request).await
     };
     match result {
         Ok(file_id) => json!({ "cloudObjectId": file_id }),

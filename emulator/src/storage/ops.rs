@@ -6,6 +6,7 @@ use cloud_protocol::codes;
 use cloud_protocol::storage::{parse_file_id, validate_cloud_path};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::rules::ADMIN_OWNER;
 use super::signing::{download_query, normalize_signed_headers, IssuedUpload, UploadGrant};
 use super::store::{DeleteOutcome, ObjectMeta, StoreError, WriteOutcome};
 use super::{file_id, DEFAULT_TEMP_URL_MAX_AGE_SECS, MAX_TEMP_URL_MAX_AGE_SECS};
@@ -13,6 +14,34 @@ use crate::auth::tokens::now_ms;
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::server::AppState;
+
+/// Who a storage operation runs for: the env it is on and the openid the rules see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The env the request is on.
+    pub env: String,
+    /// The user's openid, or [`ADMIN_OWNER`] for the admin.
+    pub openid: String,
+}
+
+impl Caller {
+    /// A signed-in user: the rules apply.
+    pub fn user(state: &AppState, identity: &Identity) -> Caller {
+        Caller {
+            env: identity.env.clone(),
+            openid: identity.openid(state.signer()),
+        }
+    }
+
+    /// The admin (the per-run admin token, i.e. `wx-server-sdk` in a function): passes every rule and
+    /// owns what it creates.
+    pub fn admin(env: &str) -> Caller {
+        Caller {
+            env: env.to_string(),
+            openid: ADMIN_OWNER.to_string(),
+        }
+    }
+}
 
 /// Characters kept as they are in an object URL's path segments: the unreserved ones.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -137,7 +166,7 @@ pub struct UploadInfo {
 /// binding `signed_headers`.
 pub async fn upload_info(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     base: &str,
     path: &str,
     signed_headers: Vec<(String, String)>,
@@ -145,8 +174,8 @@ pub async fn upload_info(
     check_path(path)?;
     let signed_headers =
         normalize_signed_headers(signed_headers).map_err(ApiError::invalid_param)?;
-    let env = identity.env.clone();
-    let openid = identity.openid(state.signer());
+    let env = caller.env.clone();
+    let openid = caller.openid.clone();
     let storage = state.storage().clone();
     let rule = storage.rules().rule_for(&env);
     let existing = {
@@ -197,12 +226,12 @@ pub fn max_age(value: Option<&serde_json::Value>) -> Result<u64, ApiError> {
 /// and the rule lets the caller read it.
 pub async fn download_url(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     base: &str,
     file_id: &str,
     max_age_secs: u64,
 ) -> Result<String, ApiError> {
-    let env = identity.env.clone();
+    let env = caller.env.clone();
     let path = path_of(&env, file_id)?;
     let storage = state.storage().clone();
     let meta = {
@@ -211,19 +240,19 @@ pub async fn download_url(
     }
     .ok_or_else(|| not_found(file_id))?;
     let rule = state.storage().rules().rule_for(&env);
-    if !rule.may_read(&meta.owner_openid, &identity.openid(state.signer())) {
+    if !rule.may_read(&meta.owner_openid, &caller.openid) {
         return Err(exceed_authority("read", file_id));
     }
     Ok(temp_url(state, base, &env, &path, max_age_secs))
 }
 
 /// `batchDeleteFile` / `delete-objects` for one fileID.
-pub async fn delete(state: &AppState, identity: &Identity, file_id: &str) -> Result<(), ApiError> {
-    let env = identity.env.clone();
+pub async fn delete(state: &AppState, caller: &Caller, file_id: &str) -> Result<(), ApiError> {
+    let env = caller.env.clone();
     let path = path_of(&env, file_id)?;
     let storage = state.storage().clone();
     let rule = storage.rules().rule_for(&env);
-    let openid = identity.openid(state.signer());
+    let openid = caller.openid.clone();
     let outcome = blocking(move || {
         storage.store().delete(&env, &path, |meta| {
             rule.may_delete(&meta.owner_openid, &openid)
@@ -253,10 +282,10 @@ pub struct CopyRequest {
 /// `batchCopyFile` / `copy-objects` for one item; the destination's fileID.
 pub async fn copy(
     state: &AppState,
-    identity: &Identity,
+    caller: &Caller,
     request: CopyRequest,
 ) -> Result<String, ApiError> {
-    let env = identity.env.clone();
+    let env = caller.env.clone();
     let src = path_of(&env, &request.src)?;
     let dst = path_of(&env, &request.dst)?;
     if src == dst {
@@ -264,7 +293,7 @@ pub async fn copy(
     }
     let storage = state.storage().clone();
     let rule = storage.rules().rule_for(&env);
-    let openid = identity.openid(state.signer());
+    let openid = caller.openid.clone();
     let source = {
         let (storage, env, src) = (storage.clone(), env.clone(), src.clone());
         blocking(move || storage.store().get(&env, &src)).await?
