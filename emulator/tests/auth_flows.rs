@@ -7,28 +7,15 @@ use common::*;
 use serde_json::{json, Value};
 
 async fn post_json(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let response = server
-        .client
-        .post(format!("{}{path}", server.url))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    send_json(server.post(path).body(body.to_string())).await
 }
 
 async fn user_me(server: &TestServer, token: &str) -> (u16, Value) {
-    let response = server
-        .client
-        .get(format!("{}/auth/v1/user/me", server.url))
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-device-id", "d1")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let request = server
+        .get("/auth/v1/user/me")
+        .header("authorization", bearer(token))
+        .header("x-device-id", "d1");
+    send_json(request).await
 }
 
 #[tokio::test]
@@ -83,9 +70,8 @@ async fn p2_anonymous_sign_in_user_me_and_refresh() {
         .await;
     assert_eq!(info["data"]["uid"], sub);
     let response = server
-        .client
-        .post(format!("{}/web?env=envx", server.url))
-        .header("authorization", format!("Bearer {fresh_token}"))
+        .post("/web?env=envx")
+        .header("authorization", bearer(fresh_token))
         .body(json!({"action": "auth.getUserInfo"}).to_string())
         .send()
         .await
@@ -97,21 +83,15 @@ async fn p2_anonymous_sign_in_user_me_and_refresh() {
 #[tokio::test]
 async fn p2_errors_are_oauth_shaped() {
     let server = start_default().await;
-    let response = server
-        .client
-        .post(format!(
-            "{}/auth/v1/signin/anonymously?client_id=envx",
-            server.url
-        ))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "invalid_argument"
-    );
+    // No x-device-id.
+    let (status, body) = send_json(
+        server
+            .post("/auth/v1/signin/anonymously?client_id=envx")
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_argument");
 
     let (status, body) = post_json(
         &server,
@@ -148,12 +128,7 @@ async fn p2_errors_are_oauth_shaped() {
         (status, body["error"].as_str()),
         (401, Some("unauthenticated"))
     );
-    let response = server
-        .client
-        .get(format!("{}/auth/v1/user/me", server.url))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/auth/v1/user/me").send().await.unwrap();
     assert_eq!(response.status(), 401);
     server.stop().await;
 }
@@ -274,11 +249,7 @@ async fn tokens_are_bound_to_their_env() {
 async fn pinned_env_refuses_sign_in_elsewhere() {
     let server = start_with(|config| config.env = Some("only-env".into())).await;
     let response = server
-        .client
-        .post(format!(
-            "{}/auth/v1/signin/anonymously?client_id=other",
-            server.url
-        ))
+        .post("/auth/v1/signin/anonymously?client_id=other")
         .header("x-device-id", "d-1234567890")
         .body("{}")
         .send()

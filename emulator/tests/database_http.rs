@@ -45,8 +45,7 @@ impl Db {
         indexes: Value,
     ) -> reqwest::Response {
         self.server
-            .client
-            .post(format!("{}/admin/v1/database/collections", self.server.url))
+            .post("/admin/v1/database/collections")
             .header("x-admin-token", &self.admin)
             .json(&json!({"env": ENV, "name": name, "rules": rules, "indexes": indexes}))
             .send()
@@ -559,8 +558,7 @@ async fn other_presets_and_security_rules() {
     // The admin endpoint needs the token and validates rules.
     let response = db
         .server
-        .client
-        .post(format!("{}/admin/v1/database/collections", db.server.url))
+        .post("/admin/v1/database/collections")
         .header("x-admin-token", "wrong")
         .json(&json!({"env": ENV, "name": "z"}))
         .send()

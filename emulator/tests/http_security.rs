@@ -12,11 +12,7 @@ fn port(server: &TestServer) -> u16 {
 
 async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
     server
-        .client
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/web?env=envx", server.url),
-        )
+        .request(reqwest::Method::OPTIONS, "/web?env=envx")
         .header("origin", origin)
         .header("access-control-request-method", "POST")
         .header(
@@ -62,10 +58,9 @@ async fn loopback_origins_pass_preflight() {
     }
     // Preflight of the auth routes too.
     let response = server
-        .client
         .request(
             reqwest::Method::OPTIONS,
-            format!("{}/auth/v1/signin/anonymously?client_id=envx", server.url),
+            "/auth/v1/signin/anonymously?client_id=envx",
         )
         .header("origin", "http://localhost:10086")
         .header("access-control-request-method", "POST")
@@ -80,8 +75,7 @@ async fn loopback_origins_pass_preflight() {
 async fn actual_requests_carry_cors_headers() {
     let server = start_default().await;
     let response = server
-        .client
-        .post(format!("{}/web?env=envx", server.url))
+        .post("/web?env=envx")
         .header("origin", "http://localhost:5173")
         .body(json!({"action": "nope"}).to_string())
         .send()
@@ -118,8 +112,7 @@ async fn foreign_origins_are_refused_unless_allowed() {
     }
     // /web keeps its always-200 envelope.
     let response = server
-        .client
-        .post(format!("{}/web?env=envx", server.url))
+        .post("/web?env=envx")
         .header("origin", "https://evil.example.com")
         .body(json!({"action": "auth.signInAnonymously"}).to_string())
         .send()
@@ -157,36 +150,23 @@ async fn foreign_origins_are_refused_unless_allowed() {
 async fn foreign_host_headers_are_refused() {
     let server = start_default().await;
     let port = port(&server);
-    for host in [
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-        format!("[::1]:{port}"),
+    for (host, status) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        (format!("evil.example.com:{port}"), 403),
+        ("localhost:1".to_string(), 403),
+        (format!("127.0.0.2:{port}"), 403),
+        ("localhost".to_string(), 403),
     ] {
         let response = server
-            .client
-            .post(format!("{}/web?env=envx", server.url))
+            .post("/web?env=envx")
             .header("host", &host)
             .body(json!({"action": "nope"}).to_string())
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200, "{host}");
-    }
-    for host in [
-        format!("evil.example.com:{port}"),
-        "localhost:1".to_string(),
-        format!("127.0.0.2:{port}"),
-        "localhost".to_string(),
-    ] {
-        let response = server
-            .client
-            .post(format!("{}/web?env=envx", server.url))
-            .header("host", &host)
-            .body(json!({"action": "nope"}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 403, "{host}");
+        assert_eq!(response.status(), status, "{host}");
     }
     server.stop().await;
 }
@@ -219,41 +199,21 @@ async fn hosting_serves_files_with_content_types_and_stays_inside() {
     config.hosting_dir = Some(site);
     let server = start_in(dir, config).await;
 
-    let index = server
-        .client
-        .get(format!("{}/", server.url))
-        .send()
-        .await
-        .unwrap();
+    let index = server.get("/").send().await.unwrap();
     assert_eq!(index.status(), 200);
     assert!(index.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
     assert_eq!(index.text().await.unwrap(), "<h1>demo</h1>");
-    let script = server
-        .client
-        .get(format!("{}/assets/app.js", server.url))
-        .send()
-        .await
-        .unwrap();
+    let script = server.get("/assets/app.js").send().await.unwrap();
     assert!(script.headers()["content-type"]
         .to_str()
         .unwrap()
         .contains("javascript"));
-    let wasm = server
-        .client
-        .get(format!("{}/assets/app.wasm", server.url))
-        .send()
-        .await
-        .unwrap();
+    let wasm = server.get("/assets/app.wasm").send().await.unwrap();
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
-    let missing = server
-        .client
-        .get(format!("{}/nope.html", server.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.get("/nope.html").send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
     for path in [
@@ -278,16 +238,8 @@ async fn hosting_serves_files_with_content_types_and_stays_inside() {
 #[tokio::test]
 async fn without_hosting_unknown_paths_are_json_404s() {
     let server = start_default().await;
-    let response = server
-        .client
-        .get(format!("{}/index.html", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["code"],
-        "RESOURCE_NOT_FOUND"
-    );
+    let (status, body) = send_json(server.get("/index.html")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "RESOURCE_NOT_FOUND");
     server.stop().await;
 }

@@ -119,9 +119,8 @@ async fn gateway_route_returns_the_raw_value_or_a_non_2xx_error() {
     let server = server_with_functions().await;
     let token = server.access_token("envx").await;
     let response = server
-        .client
-        .post(format!("{}/v1/functions/echo", server.url))
-        .header("authorization", format!("Bearer {token}"))
+        .post("/v1/functions/echo")
+        .header("authorization", bearer(&token))
         .header("x-request-id", "fd2c96ae902148ca87d1dc7c4157fe8d")
         .header("content-type", "application/json; charset=utf-8")
         .body(r#"{"a":1,"d":"x"}"#)
@@ -141,68 +140,48 @@ async fn gateway_route_returns_the_raw_value_or_a_non_2xx_error() {
         "fd2c96ae902148ca87d1dc7c4157fe8d"
     );
 
-    let missing = server
-        .client
-        .post(format!("{}/v1/functions/nope", server.url))
-        .header("authorization", format!("Bearer {token}"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
-    let body: Value = missing.json().await.unwrap();
+    let (status, body) = send_json(
+        server
+            .post("/v1/functions/nope")
+            .header("authorization", bearer(&token))
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(status, 404);
     assert_eq!(body["code"], "FUNCTION_NOT_FOUND");
     assert!(body["requestId"].is_string());
 
-    let unauthenticated = server
-        .client
-        .post(format!("{}/v1/functions/echo", server.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unauthenticated.status(), 401);
-    assert_eq!(
-        unauthenticated.json::<Value>().await.unwrap()["code"],
-        "CHECK_LOGIN_FAILED"
-    );
+    let (status, body) = send_json(server.post("/v1/functions/echo").body("{}")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "CHECK_LOGIN_FAILED");
 
     let wrong_env = server
-        .client
-        .post(format!("{}/v1/functions/echo?env=other", server.url))
-        .header("authorization", format!("Bearer {token}"))
+        .post("/v1/functions/echo?env=other")
+        .header("authorization", bearer(&token))
         .body("{}")
         .send()
         .await
         .unwrap();
     assert_eq!(wrong_env.status(), 401);
 
-    let oversized = server
-        .client
-        .post(format!("{}/v1/functions/echo", server.url))
-        .header("authorization", format!("Bearer {token}"))
-        .body(vec![b' '; 8 * 1024 * 1024 + 1])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(oversized.status(), 413);
-    assert_eq!(
-        oversized.json::<Value>().await.unwrap()["code"],
-        "EXCEED_REQUEST_SIZE_LIMIT"
-    );
+    let (status, body) = send_json(
+        server
+            .post("/v1/functions/echo")
+            .header("authorization", bearer(&token))
+            .body(vec![b' '; 8 * 1024 * 1024 + 1]),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(body["code"], "EXCEED_REQUEST_SIZE_LIMIT");
 
-    let thrown = server
-        .client
-        .post(format!("{}/v1/functions/throws", server.url))
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(thrown.status(), 500);
-    assert_eq!(
-        thrown.json::<Value>().await.unwrap()["code"],
-        "FUNCTIONS_EXECUTE_FAIL"
-    );
+    let (status, body) = send_json(
+        server
+            .post("/v1/functions/throws")
+            .header("authorization", bearer(&token)),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["code"], "FUNCTIONS_EXECUTE_FAIL");
     server.stop().await;
 }
 
@@ -218,9 +197,7 @@ async fn stopping_lets_calls_in_flight_finish() {
     let config = config_in(&dir);
     let server = start_in(dir, config).await;
     let token = server.access_token("envx").await;
-    let request = server
-        .client
-        .post(format!("{}/web?env=envx", server.url))
+    let request = server.post("/web?env=envx")
         .body(
             json!({"action": "functions.invokeFunction", "function_name": "slow", "request_data": "{}",
                    "access_token": token})
@@ -255,18 +232,14 @@ async fn gateway_reports_expired_tokens() {
     let server = start_in(dir, config).await;
     let token = server.access_token("envx").await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let response = server
-        .client
-        .post(format!("{}/v1/functions/echo", server.url))
-        .header("authorization", format!("Bearer {token}"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["code"],
-        "ACCESS_TOKEN_EXPIRED"
-    );
+    let (status, body) = send_json(
+        server
+            .post("/v1/functions/echo")
+            .header("authorization", bearer(&token))
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "ACCESS_TOKEN_EXPIRED");
     server.stop().await;
 }

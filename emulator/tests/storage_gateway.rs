@@ -10,17 +10,14 @@ use storage_common::*;
 
 async fn gateway(server: &TestServer, token: Option<&str>, op: &str, body: Value) -> (u16, Value) {
     let mut request = server
-        .client
-        .post(format!("{}/v1/storages/{op}", server.url))
+        .post(&format!("/v1/storages/{op}"))
         .header("content-type", "application/json; charset=utf-8")
         .header("x-request-id", "c2d31344-f8ff-4d3c-d4c8-7c03d241cb34")
         .body(body.to_string());
     if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        request = request.header("authorization", bearer(token));
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    send_json(request).await
 }
 
 #[tokio::test]

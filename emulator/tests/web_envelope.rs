@@ -41,8 +41,7 @@ async fn malformed_bodies_are_invalid_param() {
 async fn body_is_json_whatever_the_content_type() {
     let server = start_default().await;
     let response = server
-        .client
-        .post(format!("{}/web?env=envx", server.url))
+        .post("/web?env=envx")
         .header("content-type", "text/plain;charset=UTF-8")
         .body(
             json!({"action": "auth.signInAnonymously", "anonymous_uuid": "", "refresh_token": ""})

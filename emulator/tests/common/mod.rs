@@ -62,6 +62,21 @@ impl TestServer {
         self.dir
     }
 
+    /// A `method` request for `path` (like `/auth/v1/user/me`) on this server, to add headers and a body to.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// A GET of `path` on this server.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    /// A POST to `path` on this server.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
     /// POSTs raw text to `/web?env=<env>`; asserts HTTP 200 and returns the JSON answer.
     pub async fn web_raw(&self, query: &str, body: impl Into<reqwest::Body>) -> Value {
         let response = self
@@ -123,6 +138,18 @@ impl TestServer {
         )
         .await
     }
+}
+
+/// Sends `request`; the HTTP status and the JSON body.
+pub async fn send_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// The `authorization` header value for an access token.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }
 
 pub fn rand_hex() -> String {
