@@ -27,6 +27,7 @@ demo: pkg emulator-release
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p taro-cloud-wasm --all-targets --no-default-features --target wasm32-unknown-unknown -- -D warnings
 
 test-rust:
 	cargo test --workspace

@@ -3,15 +3,10 @@
 // The bytes are inlined by scripts/build-pkg.sh as one string whose char codes are the bytes (0-255):
 // gzip keeps byte alignment, so it compresses ~25% better than base64.
 // Inside WeChat (a global `wx` with `wx.cloud`) the exported `cloud` is `wx.cloud` and no wasm is loaded.
-import {
-  initSync,
-  CloudHandle,
-  makeCommand,
-  Command,
-  Database,
-  Aggregate,
-  GeoValue,
-} from './glue/taro_cloud_wasm.js';
+import { initSync, CloudHandle } from './glue/taro_cloud_wasm.js';
+// The database classes through the namespace: a build without the `database` feature
+// (scripts/build-pkg.sh --variant) has none of them, and then `glue.Database` is undefined.
+import * as glue from './glue/taro_cloud_wasm.js';
 import wasmBytes from './glue/wasm-bytes.js';
 
 // `cloud.CloudID(id)`: usable with or without `new`; serializes to the id.
@@ -32,17 +27,18 @@ CloudID.prototype.toJSON = CloudID.prototype.toString = function () {
 
 // The JS face of one Cloud; closures keep the handle alive exactly as long as this object
 // (the wasm side is freed by the glue's FinalizationRegistry: wasm-bindgen --weak-refs).
+// Storage and database methods exist only when the wasm was built with those features.
+const OPTIONAL_METHODS = ['uploadFile', 'downloadFile', 'getTempFileURL', 'deleteFile', 'database'];
 function expose(handle) {
-  return {
+  const face = {
     init: (config) => handle.init(config),
     callFunction: (options) => handle.callFunction(options),
-    uploadFile: (options) => handle.uploadFile(options),
-    downloadFile: (options) => handle.downloadFile(options),
-    getTempFileURL: (options) => handle.getTempFileURL(options),
-    deleteFile: (options) => handle.deleteFile(options),
-    database: (config) => handle.database(config),
-    CloudID,
   };
+  for (const name of OPTIONAL_METHODS) {
+    if (typeof handle[name] === 'function') face[name] = (options) => handle[name](options);
+  }
+  face.CloudID = CloudID;
+  return face;
 }
 
 // Database statics: the Rust side takes variadic arguments as one array, and Geo classes are callable
@@ -62,36 +58,36 @@ const AGGREGATE_OPERATORS =
   'toString toLower toUpper trim trunc type week year zip';
 
 function installDatabaseStatics() {
-  const command = { project: { slice: (value) => makeCommand('project.slice', [value]) }, aggregate: {} };
-  for (const name of COMMANDS.split(' ')) command[name] = (...args) => makeCommand(name, args);
+  const command = { project: { slice: (value) => glue.makeCommand('project.slice', [value]) }, aggregate: {} };
+  for (const name of COMMANDS.split(' ')) command[name] = (...args) => glue.makeCommand(name, args);
   for (const name of AGGREGATE_OPERATORS.split(' ')) {
-    command.aggregate[name] = (param) => makeCommand('aggregate.' + name, [param]);
+    command.aggregate[name] = (param) => glue.makeCommand('aggregate.' + name, [param]);
   }
   for (const name of CHAINED.split(' ')) {
-    Command.prototype[name] = function (...args) {
+    glue.Command.prototype[name] = function (...args) {
       return this._chain(name, args);
     };
   }
   const Geo = {};
   for (const name of 'Point LineString Polygon MultiPoint MultiLineString MultiPolygon'.split(' ')) {
     const Factory = function (first, second) {
-      return new GeoValue(name, first, second);
+      return new glue.GeoValue(name, first, second);
     };
     Object.defineProperty(Factory, 'name', { value: name });
     Object.defineProperty(Factory, Symbol.hasInstance, {
-      value: (value) => value instanceof GeoValue && value._type === name,
+      value: (value) => value instanceof glue.GeoValue && value._type === name,
     });
-    Factory.prototype = GeoValue.prototype;
+    Factory.prototype = glue.GeoValue.prototype;
     Geo[name] = Factory;
   }
   const stages = 'addFields bucket bucketAuto count geoNear group limit lookup match project replaceRoot sample skip';
   for (const name of (stages + ' sort sortByCount unwind').split(' ')) {
-    Aggregate.prototype[name] = function (param) {
+    glue.Aggregate.prototype[name] = function (param) {
       return this._stage(name, param);
     };
   }
-  Object.defineProperty(Database.prototype, 'command', { value: command });
-  Object.defineProperty(Database.prototype, 'Geo', { value: Geo });
+  Object.defineProperty(glue.Database.prototype, 'command', { value: command });
+  Object.defineProperty(glue.Database.prototype, 'Geo', { value: Geo });
 }
 
 function decode(text) {
@@ -102,7 +98,9 @@ function decode(text) {
 
 function createCloud() {
   initSync({ module: decode(wasmBytes) });
-  installDatabaseStatics();
+  // scripts/build-pkg.sh drops this labelled statement (esbuild --drop-labels) when the wasm has no
+  // database, so the statics and their name lists leave the bundle too.
+  database: if (glue.Database) installDatabaseStatics();
   const cloud = expose(CloudHandle.createDefault());
   // `new cloud.Cloud({ resourceEnv, ... })` then `await instance.init()`.
   cloud.Cloud = function Cloud(options) {

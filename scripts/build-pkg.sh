@@ -5,8 +5,36 @@
 #   wasm is inlined as a string of char codes 0-255 (gzips ~25% smaller than base64), so the package
 #   instantiates synchronously (initSync) right after import.
 # Honours CARGO_TARGET_DIR (default: target/).
+#
+# Usage: scripts/build-pkg.sh [--variant NAME] [--out DIR]      (or VARIANT=NAME, OUT=DIR)
+#   no variant         the full package (cargo default features) into pkg/
+#   --variant functions  the skeleton (init, Cloud, CloudID, callFunction): --no-default-features
+#   --variant storage    functions + storage;  --variant database: functions + database
+#   --variant full       the full package, but into the variant folder
+# A variant goes to target/pkg-<variant>/ unless --out says otherwise (bench/size.mjs measures them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+variant=${VARIANT:-}
+out=${OUT:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --variant) variant=${2:?--variant needs a name}; shift 2 ;;
+    --variant=*) variant=${1#--variant=}; shift ;;
+    --out) out=${2:?--out needs a folder}; shift 2 ;;
+    --out=*) out=${1#--out=}; shift ;;
+    *) echo "build-pkg.sh: unknown argument $1 (see the header of this script)" >&2; exit 2 ;;
+  esac
+done
+case "$variant" in
+  "") features=() ;;
+  functions) features=(--no-default-features) ;;
+  storage | database) features=(--no-default-features --features "$variant") ;;
+  full) features=() ;;
+  *) echo "build-pkg.sh: unknown variant '$variant' (functions, storage, database, full)" >&2; exit 2 ;;
+esac
+out=${out:-$([ -n "$variant" ] && echo "target/pkg-$variant" || echo pkg)}
+case "${out%/}" in "" | . | .. | / | src | pkg-template) echo "build-pkg.sh: refusing to replace '$out'" >&2; exit 2 ;; esac
 
 target_dir=${CARGO_TARGET_DIR:-target}
 export CARGO_TARGET_DIR=$target_dir
@@ -17,13 +45,13 @@ if [ ! -x node_modules/.bin/esbuild ] || [ ! -x node_modules/.bin/wasm-opt ]; th
   npm ci --no-audit --no-fund
 fi
 
-say "cargo build --profile wasm-release --target wasm32-unknown-unknown"
-cargo build --lib -p taro-cloud-wasm --profile wasm-release --target wasm32-unknown-unknown
+say "cargo build --profile wasm-release --target wasm32-unknown-unknown ${features[*]:-} → $out/"
+cargo build --lib -p taro-cloud-wasm --profile wasm-release --target wasm32-unknown-unknown ${features[@]+"${features[@]}"}
 wasm="$target_dir/wasm32-unknown-unknown/wasm-release/taro_cloud_wasm.wasm"
 
-work="$target_dir/pkg-build"
-rm -rf "$work" pkg
-mkdir -p "$work/glue" pkg
+work="$target_dir/pkg-build${variant:+-$variant}"
+rm -rf "$work" "$out"
+mkdir -p "$work/glue" "$out"
 
 say "wasm-bindgen --target web --weak-refs"
 wasm-bindgen --target web --weak-refs --no-typescript --out-dir "$work/glue" --out-name taro_cloud_wasm "$wasm"
@@ -39,11 +67,16 @@ placeholder=__TARO_CLOUD_WASM_BYTES__
 echo "export default \"$placeholder\";" >"$work/glue/wasm-bytes.js"
 cp pkg-template/index.js "$work/index.js"
 
-say "esbuild → pkg/index.mjs, pkg/index.cjs"
+# Without a feature the shim's namespace reads of its classes (glue.Database, …) are undefined on purpose.
+quiet_missing=$([ -n "$variant" ] && [ "$variant" != full ] && echo --log-override:import-is-undefined=silent || true)
+# The shim's `database:` statement installs the database statics; without the feature it is dead code.
+drop_labels=$([ "$variant" = functions ] || [ "$variant" = storage ] && echo --drop-labels=database || true)
+say "esbuild → $out/index.mjs, $out/index.cjs"
 for format in esm cjs; do
   ext=$([ "$format" = esm ] && echo mjs || echo cjs)
   node_modules/.bin/esbuild "$work/index.js" --bundle --minify --format="$format" --platform=neutral \
-    --target=es2020 --legal-comments=none --log-level=warning $([ "$format" = cjs ] && echo --define:import.meta.url=undefined) --outfile="pkg/index.$ext"
+    --target=es2020 --legal-comments=none --log-level=warning $quiet_missing $drop_labels \
+    $([ "$format" = cjs ] && echo --define:import.meta.url=undefined) --outfile="$out/index.$ext"
 done
 
 # Each wasm byte becomes the char with that code; only ", \\, LF and CR need escaping in a JS string.
@@ -64,22 +97,23 @@ node -e '
     if (parts.length !== 2) throw new Error(output + ": expected the wasm placeholder exactly once");
     fs.writeFileSync(output, parts[0] + literal + parts[1], "utf8");
   }
-' "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" pkg/index.mjs pkg/index.cjs
+' "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$out/index.mjs" "$out/index.cjs"
 
-cp "$work/glue/taro_cloud_wasm_bg.wasm" pkg/taro_cloud_wasm_bg.wasm
-cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md pkg/
+cp "$work/glue/taro_cloud_wasm_bg.wasm" "$out/taro_cloud_wasm_bg.wasm"
+cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md "$out/"
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 node -e '
   const fs = require("fs");
-  const manifest = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
-  manifest.version = process.argv[1];
-  fs.writeFileSync("pkg/package.json", JSON.stringify(manifest, null, 2) + "\n");
-' "$version"
+  const [version, path] = process.argv.slice(1);
+  const manifest = JSON.parse(fs.readFileSync(path, "utf8"));
+  manifest.version = version;
+  fs.writeFileSync(path, JSON.stringify(manifest, null, 2) + "\n");
+' "$version" "$out/package.json"
 
 size() { printf '%-32s %8d B raw %8d B gzip\n' "$1" "$(wc -c <"$1")" "$(gzip -9 -c "$1" | wc -c)"; }
 say "sizes (gzip -9):"
-size pkg/taro_cloud_wasm_bg.wasm
+size "$out/taro_cloud_wasm_bg.wasm"
 size "$work/glue/taro_cloud_wasm.js"
-size pkg/index.mjs
-size pkg/index.cjs
-say "pkg/index.mjs is the whole ESM package (wasm + glue + shim); budget 40960 B gzip"
+size "$out/index.mjs"
+size "$out/index.cjs"
+say "$out/index.mjs is the whole ESM package (wasm + glue + shim); the skeleton (--variant functions) has a 40960 B gzip budget (bench/size.mjs)"

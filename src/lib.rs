@@ -6,10 +6,12 @@
 
 mod call_style;
 mod cloud;
+#[cfg(feature = "database")]
 mod database;
 mod error;
 mod functions;
 mod js;
+#[cfg(feature = "storage")]
 mod storage;
 mod transport;
 
@@ -19,6 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::cloud::CloudCore;
 
+#[cfg(feature = "database")]
 pub use database::bindings as db;
 
 /// One `Cloud`: the default `cloud` or an instance made by `new cloud.Cloud(options)`.
@@ -52,12 +55,22 @@ impl CloudHandle {
     pub fn call_function(&self, options: JsValue) -> Result<JsValue, JsValue> {
         functions::call_function(&self.0, options).map_err(|error| error.to_js())
     }
+}
 
+// The optional services live in their own `impl` blocks so a feature switches the whole export off;
+// pkg-template/index.js exposes only the methods the handle has.
+#[cfg(feature = "database")]
+#[wasm_bindgen]
+impl CloudHandle {
     /// `database(config?)`: the `Database` of this Cloud (`config.env` picks the env).
     pub fn database(&self, config: JsValue) -> Result<database::bindings::Database, JsValue> {
         database::bindings::open(&self.0, config)
     }
+}
 
+#[cfg(feature = "storage")]
+#[wasm_bindgen]
+impl CloudHandle {
     /// `uploadFile(options)`: a Promise, or an `UploadTask` with callbacks.
     #[wasm_bindgen(js_name = uploadFile)]
     pub fn upload_file(&self, options: JsValue) -> Result<JsValue, JsValue> {

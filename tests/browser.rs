@@ -463,6 +463,7 @@ async fn concurrent_calls_share_one_anonymous_sign_in() {
 
 // ---- storage (uploadFile / downloadFile / getTempFileURL through XHR and fetch in Chromium) ----
 
+#[cfg(feature = "storage")]
 /// Options with `success`/`fail` wired to a Promise; returns (options, promise).
 fn callback_options(options: JsValue) -> (JsValue, Promise) {
     let mut slots = None;
@@ -473,6 +474,7 @@ fn callback_options(options: JsValue) -> (JsValue, Promise) {
     (options, promise)
 }
 
+#[cfg(feature = "storage")]
 fn call_method(target: &JsValue, name: &str, argument: &JsValue) {
     get(target, name)
         .dyn_into::<Function>()
@@ -481,6 +483,7 @@ fn call_method(target: &JsValue, name: &str, argument: &JsValue) {
         .unwrap();
 }
 
+#[cfg(feature = "storage")]
 #[wasm_bindgen_test]
 async fn storage_upload_reports_progress_and_downloads_equal_bytes() {
     let cloud = init_default(&fresh_env("store"), "");
@@ -540,6 +543,7 @@ async fn storage_upload_reports_progress_and_downloads_equal_bytes() {
         .starts_with("blob:"));
 }
 
+#[cfg(feature = "storage")]
 #[wasm_bindgen_test]
 async fn storage_abort_mid_upload_leaves_no_object() {
     let env = fresh_env("abortup");
@@ -583,11 +587,13 @@ async fn storage_abort_mid_upload_leaves_no_object() {
 // ---- database: JsValue ↔ value-model conversions in a real browser (no emulator needed: a recording
 // `fetch` stands in for the network, restored afterwards; wasm-bindgen-test runs tests one at a time).
 
+#[cfg(feature = "database")]
 fn db_command(name: &str, args: &[JsValue]) -> JsValue {
     let array: Array = args.iter().collect();
     taro_cloud_wasm::db::make_command(name, array).unwrap()
 }
 
+#[cfg(feature = "database")]
 fn chain(command: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
     let method: Function = get(command, "_chain").dyn_into().unwrap();
     let array: Array = args.iter().collect();
@@ -596,6 +602,7 @@ fn chain(command: &JsValue, name: &str, args: &[JsValue]) -> JsValue {
         .unwrap()
 }
 
+#[cfg(feature = "database")]
 #[wasm_bindgen_test]
 fn database_commands_and_geo_convert_from_js() {
     let range = chain(&db_command("gt", &[18.into()]), "lt", &[60.into()]);
@@ -639,6 +646,7 @@ fn database_commands_and_geo_convert_from_js() {
     assert_error(&error, -402001);
 }
 
+#[cfg(feature = "database")]
 #[wasm_bindgen_test]
 async fn database_where_encodes_dates_regexps_geo_and_chains() {
     let global = js_sys::global();

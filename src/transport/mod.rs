@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod envelope;
 pub mod http;
 pub mod storage;
+#[cfg(feature = "storage")]
 pub mod transfer;
 
 use std::rc::Rc;
