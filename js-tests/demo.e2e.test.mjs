@@ -9,19 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.mjs';
 import { REPO_ROOT, emulatorBinary } from './helpers/emulator.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** Runs `www-demo/run.sh 0` (it execs the emulator, so the child is the server) and waits for its URL. */
 async function startDemo(workDir) {
@@ -147,7 +136,7 @@ async function waitForCount(count, target = page) {
 before(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'www-demo-e2e-'));
   demo = await startDemo(workDir);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
   page = await openDemo(await browser.newContext({ viewport: { width: 1280, height: 800 } }));
 });
 
