@@ -1,27 +1,13 @@
 // The shared CLI contract the JS side relies on: `start` prints exactly one `listening on` line on stdout and
 // exits 0 on SIGTERM; `exec` exports CLOUD_EMULATOR_URL to its command and exits with the command's code.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { JS_TESTS_DIR, TEST_FUNCTIONS_DIR, emulatorBinary, startEmulator } from './helpers/emulator.mjs';
+import { TEST_FUNCTIONS_DIR, emulatorBinary, runProcess, startEmulator } from './helpers/emulator.mjs';
 
-function run(args, { timeoutMs = 30_000 } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(emulatorBinary(), args, { cwd: JS_TESTS_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+const run = (args, options) => runProcess(emulatorBinary(), args, options);
 
 test('start: one "listening on" line on stdout, exit 0 on SIGTERM', async () => {
   const emulator = await startEmulator();

@@ -97,12 +97,16 @@ export async function closedPort() {
 
 /** Runs `node` on an ES module source text in a fresh process (cwd js-tests, so 'taro-cloud-wasm' resolves). */
 export function runNode(source, { type = 'module', env = {}, timeoutMs = 30_000 } = {}) {
+  return runProcess(process.execPath, [`--input-type=${type}`, '-e', source], {
+    env: { ...process.env, ...env },
+    timeoutMs,
+  });
+}
+
+/** Runs `command` in js-tests to its end (SIGKILL after `timeoutMs`); its exit code, signal, stdout and stderr. */
+export function runProcess(command, args, { env = process.env, timeoutMs = 30_000 } = {}) {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [`--input-type=${type}`, '-e', source], {
-      cwd: JS_TESTS_DIR,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(command, args, { cwd: JS_TESTS_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
