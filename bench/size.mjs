@@ -1,16 +1,36 @@
 #!/usr/bin/env node
-// Size report: what an app ships for taro-cloud-wasm vs @cloudbase/js-sdk 3.7.0, measured the same way.
-//   ours:      pkg/index.mjs (shim + glue + inlined wasm) and the raw pkg/taro_cloud_wasm_bg.wasm
-//   both:      esbuild --bundle --minify --platform=browser of `import x from '<package>'`
-// Each as raw / minified / gzip (zlib level 9). Budget: the bundle ≤ 40 KiB gzip (exit code 1 if over).
-// Usage: node bench/size.mjs   (needs pkg/ built and `npm ci --prefix js-tests`)
-import { existsSync, readFileSync } from 'node:fs';
+// Size report: what an app ships for taro-cloud-wasm, per feature set, vs @cloudbase/js-sdk 3.7.0 measured the
+// same way, in one run.
+//   (a) functions  the skeleton (init, Cloud, CloudID, callFunction): build-pkg.sh --variant functions
+//   (b) storage    functions + storage:                              build-pkg.sh --variant storage
+//   (c) full       the package as published (functions + storage + database): pkg/
+// Each as shipped (index.mjs = shim + glue + inlined wasm), its raw .wasm, and as an esbuild app bundle of
+// `import x from '<package>'`; raw / minified / gzip (zlib level 9).
+// Budget (issue 2): the skeleton (a) ≤ 40 KiB gzip, shipped and bundled (exit code 1 if over).
+// Usage: node bench/size.mjs [--build | --no-build]
+//   Variants (a) and (b) are built into target/pkg-<variant>/ when missing or older than pkg/index.mjs;
+//   --build rebuilds them always, --no-build never. Needs pkg/ built and `npm ci --prefix js-tests`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { JS_TESTS_DIR, PKG_DIR, kb, requireFromJsTests, writeResults } from './lib.mjs';
+import { JS_TESTS_DIR, PKG_DIR, REPO_ROOT, kb, requireFromJsTests, writeResults } from './lib.mjs';
 
 const BUDGET_GZIP_BYTES = 40 * 1024;
 const esbuild = requireFromJsTests('esbuild');
+const args = new Set(process.argv.slice(2));
+for (const arg of args) {
+  if (arg !== '--build' && arg !== '--no-build') {
+    console.error(`unknown argument ${arg} (usage: node bench/size.mjs [--build | --no-build])`);
+    process.exit(2);
+  }
+}
+
+const VARIANTS = [
+  { key: 'functions', label: '(a) functions', features: 'init, Cloud, CloudID, callFunction', dir: join(REPO_ROOT, 'target', 'pkg-functions') },
+  { key: 'storage', label: '(b) functions+storage', features: '(a) + uploadFile, downloadFile, getTempFileURL, deleteFile', dir: join(REPO_ROOT, 'target', 'pkg-storage') },
+  { key: 'full', label: '(c) full', features: '(b) + database', dir: PKG_DIR },
+];
 
 const gzip = (bytes) => gzipSync(bytes, { level: 9 }).length;
 
@@ -34,7 +54,7 @@ async function minify(source) {
 async function bundle(specifier, { minified }) {
   const result = await esbuild.build({
     stdin: {
-      contents: `import sdk from '${specifier}';\nglobalThis.__sdk = sdk;\n`,
+      contents: `import sdk from ${JSON.stringify(specifier)};\nglobalThis.__sdk = sdk;\n`,
       resolveDir: JS_TESTS_DIR,
       loader: 'js',
     },
@@ -70,44 +90,102 @@ async function measureBundle(label, specifier) {
   return row(label, await bundle(specifier, { minified: false }), await bundle(specifier, { minified: true }));
 }
 
-const mjs = join(PKG_DIR, 'index.mjs');
-const wasm = join(PKG_DIR, 'taro_cloud_wasm_bg.wasm');
-if (!existsSync(mjs)) {
+const fullMjs = join(PKG_DIR, 'index.mjs');
+if (!existsSync(fullMjs)) {
   console.error('pkg/index.mjs not found: build the package first (bash scripts/build-pkg.sh)');
   process.exit(2);
 }
 
-const rows = [await measureFile('taro-cloud-wasm pkg/index.mjs', mjs, { isJs: true })];
-if (existsSync(wasm)) rows.push(await measureFile('taro-cloud-wasm raw .wasm', wasm, { isJs: false }));
-const oursBundle = await measureBundle('taro-cloud-wasm app bundle (esbuild)', 'taro-cloud-wasm');
-const baseline = await measureBundle('@cloudbase/js-sdk 3.7.0 app bundle (esbuild)', '@cloudbase/js-sdk');
-rows.push(oursBundle, baseline);
-
-const ratio = oursBundle.minifiedGzip / baseline.minifiedGzip;
-const withinBudget = oursBundle.minifiedGzip <= BUDGET_GZIP_BYTES;
-const fmt = (value) => (value === null ? 'n/a' : `${value} B (${kb(value)})`);
-
-console.log('size in bytes (gzip = zlib level 9)');
-console.log(`  ${'what'.padEnd(46)} ${'raw'.padStart(9)} ${'raw.gz'.padStart(9)} ${'min'.padStart(9)} ${'min.gz'.padStart(9)}`);
-const cell = (value) => String(value ?? 'n/a').padStart(9);
-for (const r of rows) {
-  console.log(`  ${r.label.padEnd(46)} ${cell(r.raw)} ${cell(r.rawGzip)} ${cell(r.minified)} ${cell(r.minifiedGzip)}`);
+// Variants older than the full package may predate the sources it was built from: rebuild them.
+for (const variant of VARIANTS.filter((v) => v.dir !== PKG_DIR)) {
+  const mjs = join(variant.dir, 'index.mjs');
+  const stale = !existsSync(mjs) || statSync(mjs).mtimeMs < statSync(fullMjs).mtimeMs;
+  if (args.has('--no-build') ? !existsSync(mjs) : args.has('--build') || stale) {
+    if (args.has('--no-build')) {
+      console.error(`${mjs} not found (--no-build): bash scripts/build-pkg.sh --variant ${variant.key}`);
+      process.exit(2);
+    }
+    console.log(`building variant ${variant.key}: bash scripts/build-pkg.sh --variant ${variant.key}`);
+    const build = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'build-pkg.sh'), '--variant', variant.key], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (build.status !== 0) {
+      console.error(`build-pkg.sh --variant ${variant.key} failed (exit ${build.status})`);
+      process.exit(2);
+    }
+  }
 }
-console.log(`ratio taro-cloud-wasm / @cloudbase/js-sdk (bundle, gzip): ${ratio.toFixed(4)} (${(1 / ratio).toFixed(1)}x smaller)`);
-console.log(`budget: minified app bundle ≤ ${BUDGET_GZIP_BYTES} B gzip → ${withinBudget ? 'PASS' : 'FAIL'} (${oursBundle.minifiedGzip} B)`);
 
+const results = [];
+for (const variant of VARIANTS) {
+  const shipped = await measureFile(`${variant.label}: index.mjs as shipped`, join(variant.dir, 'index.mjs'), { isJs: true });
+  const wasm = await measureFile(`${variant.label}: raw .wasm`, join(variant.dir, 'taro_cloud_wasm_bg.wasm'), { isJs: false });
+  const appBundle = await measureBundle(`${variant.label}: app bundle (esbuild)`, join(variant.dir, 'index.mjs'));
+  results.push({ ...variant, dir: variant.dir.slice(REPO_ROOT.length + 1), shipped, wasm, appBundle });
+}
+const baseline = await measureBundle('@cloudbase/js-sdk 3.7.0: app bundle (esbuild)', '@cloudbase/js-sdk');
+
+const [skeleton, , full] = results;
+// The budget covers what the package ships (rawGzip: index.mjs is minified by the build) and what an app
+// bundles (minified, gzip).
+const budgetFigures = { shippedGzip: skeleton.shipped.rawGzip, appBundleGzip: skeleton.appBundle.minifiedGzip };
+const withinBudget = Math.max(budgetFigures.shippedGzip, budgetFigures.appBundleGzip) <= BUDGET_GZIP_BYTES;
+const ratio = full.appBundle.minifiedGzip / baseline.minifiedGzip;
+const ratios = Object.fromEntries(results.map((r) => [r.key, r.appBundle.minifiedGzip / baseline.minifiedGzip]));
+
+const rows = [...results.flatMap((r) => [r.shipped, r.wasm, r.appBundle]), baseline];
+const cell = (value) => String(value ?? 'n/a').padStart(9);
+console.log('size in bytes (gzip = zlib level 9)');
+console.log(`  ${'what'.padEnd(50)} ${'raw'.padStart(9)} ${'raw.gz'.padStart(9)} ${'min'.padStart(9)} ${'min.gz'.padStart(9)}`);
+for (const r of rows) {
+  console.log(`  ${r.label.padEnd(50)} ${cell(r.raw)} ${cell(r.rawGzip)} ${cell(r.minified)} ${cell(r.minifiedGzip)}`);
+}
+for (const r of results) {
+  console.log(
+    `ratio ${r.label} / @cloudbase/js-sdk (app bundle, min.gz): ${ratios[r.key].toFixed(4)} (${(1 / ratios[r.key]).toFixed(1)}x smaller)`,
+  );
+}
+const verdict = withinBudget ? 'PASS' : 'FAIL';
+console.log(
+  `budget (a) functions ≤ ${BUDGET_GZIP_BYTES} B gzip: ${verdict} (index.mjs ${budgetFigures.shippedGzip} B = ${kb(budgetFigures.shippedGzip)}, app bundle ${budgetFigures.appBundleGzip} B = ${kb(budgetFigures.appBundleGzip)})`,
+);
+
+const date = new Date().toISOString();
 const markdown = `# Bundle size
 
-Measured by \`node bench/size.mjs\`, ${new Date().toISOString()}: esbuild ${esbuild.version} app bundles
-(\`--bundle --minify --platform=browser\`, default charset), gzip = zlib level 9. Bytes. \`pkg/index.mjs\` is already
-minified by the build; its "min" column is esbuild re-minifying it (charset utf8), shown for completeness.
+Measured by \`node bench/size.mjs\`, ${date}: esbuild ${esbuild.version} app bundles
+(\`--bundle --minify --platform=browser\`, default charset) of \`import x from '<package>'\`, gzip = zlib level 9.
+Bytes. \`index.mjs\` (shim + glue + inlined wasm) is already minified by the build: its "raw gzip" is what the
+package ships, gzipped; its "min" column is esbuild re-minifying it (charset utf8), shown for completeness.
+
+| Variant | Cargo features | Package folder | API |
+| --- | --- | --- | --- |
+${results.map((r) => `| ${r.label} | ${r.key === 'functions' ? '`--no-default-features`' : r.key === 'storage' ? '`--no-default-features --features storage`' : 'default (`storage`, `database`)'} | \`${r.dir}/\` | ${r.features} |`).join('\n')}
 
 | What | raw | raw gzip | minified | minified gzip |
 | --- | ---: | ---: | ---: | ---: |
 ${rows.map((r) => `| ${r.label} | ${r.raw} | ${r.rawGzip} | ${r.minified ?? 'n/a'} | ${r.minifiedGzip ?? 'n/a'} |`).join('\n')}
 
-Ratio taro-cloud-wasm / @cloudbase/js-sdk (minified app bundle, gzip): **${ratio.toFixed(4)}** (${(1 / ratio).toFixed(1)}× smaller).
-Budget: minified app bundle ≤ ${BUDGET_GZIP_BYTES} B gzip: **${withinBudget ? 'PASS' : 'FAIL'}** (${oursBundle.minifiedGzip} B).
+Ratios to @cloudbase/js-sdk 3.7.0 (minified app bundle, gzip, ${baseline.minifiedGzip} B):
+${results.map((r) => `- ${r.label}: **${ratios[r.key].toFixed(4)}** (${(1 / ratios[r.key]).toFixed(1)}× smaller)`).join('\n')}
+
+Budget (issue 2): the skeleton (a) ≤ ${BUDGET_GZIP_BYTES} B gzip, shipped and bundled: **${verdict}**
+(index.mjs ${budgetFigures.shippedGzip} B, app bundle ${budgetFigures.appBundleGzip} B).
 `;
-writeResults('size', { date: new Date().toISOString(), esbuild: esbuild.version, budgetGzipBytes: BUDGET_GZIP_BYTES, rows, ratio, withinBudget }, markdown);
+writeResults(
+  'size',
+  {
+    date,
+    esbuild: esbuild.version,
+    budgetGzipBytes: BUDGET_GZIP_BYTES,
+    budgetFigures,
+    withinBudget,
+    variants: results,
+    baseline,
+    ratio,
+    ratios,
+  },
+  markdown,
+);
 if (!withinBudget) process.exitCode = 1;
