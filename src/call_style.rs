@@ -3,18 +3,52 @@
 
 use std::future::Future;
 
-use js_sys::Function;
+use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 
 use crate::error::CloudError;
 use crate::js;
 
+/// The callbacks of callback-style options (any of them may be a non-function).
+pub struct Callbacks {
+    /// `success(result)`.
+    pub success: JsValue,
+    /// `fail(error)`.
+    pub fail: JsValue,
+    /// `complete(result or error)`.
+    pub complete: JsValue,
+}
+
+impl Callbacks {
+    /// The callbacks of `options`, or `None` when none of them is truthy (Promise style).
+    pub fn of(options: &JsValue) -> Option<Self> {
+        let callbacks = Callbacks {
+            success: js::get(options, "success"),
+            fail: js::get(options, "fail"),
+            complete: js::get(options, "complete"),
+        };
+        callbacks.selected().then_some(callbacks)
+    }
+
+    /// Whether these callbacks select callback style.
+    pub fn selected(&self) -> bool {
+        self.success.is_truthy() || self.fail.is_truthy() || self.complete.is_truthy()
+    }
+
+    fn deliver(self, api: &str, outcome: Result<JsValue, JsValue>) {
+        let (callback, name, value) = match outcome {
+            Ok(result) => (self.success, "success", result),
+            Err(error) => (self.fail, "fail", error),
+        };
+        invoke(api, name, &callback, &value);
+        invoke(api, "complete", &self.complete, &value);
+    }
+}
+
 /// Whether `options` selects callback style.
 pub fn has_callbacks(options: &JsValue) -> bool {
-    ["success", "fail", "complete"]
-        .iter()
-        .any(|key| js::get(options, key).is_truthy())
+    Callbacks::of(options).is_some()
 }
 
 /// Runs `call` and delivers its outcome in the style `options` asks for. Callbacks always run
@@ -25,21 +59,35 @@ pub fn dispatch(
     options: &JsValue,
     call: impl Future<Output = Result<JsValue, CloudError>> + 'static,
 ) -> JsValue {
-    if !has_callbacks(options) {
-        return future_to_promise(async move { call.await.map_err(|error| error.to_js()) }).into();
+    dispatch_with(api, Callbacks::of(options), call)
+}
+
+/// [`dispatch`] with the callbacks already read.
+pub fn dispatch_with(
+    api: &'static str,
+    callbacks: Option<Callbacks>,
+    call: impl Future<Output = Result<JsValue, CloudError>> + 'static,
+) -> JsValue {
+    let call = async move { call.await.map_err(|error| error.to_js()) };
+    match callbacks {
+        None => future_to_promise(call).into(),
+        Some(callbacks) => {
+            spawn_local(async move { callbacks.deliver(api, call.await) });
+            JsValue::UNDEFINED
+        }
     }
-    let success = js::get(options, "success");
-    let fail = js::get(options, "fail");
-    let complete = js::get(options, "complete");
-    spawn_local(async move {
-        let (callback, name, value) = match call.await {
-            Ok(result) => (success, "success", result),
-            Err(error) => (fail, "fail", error.to_js()),
-        };
-        invoke(api, name, &callback, &value);
-        invoke(api, "complete", &complete, &value);
-    });
-    JsValue::UNDEFINED
+}
+
+/// [`dispatch_with`] for a call that already is a Promise (rejected with the API's JS error):
+/// returned as it is, or its outcome delivered to the callbacks under the same rules.
+pub fn dispatch_promise(api: &'static str, callbacks: Option<Callbacks>, call: Promise) -> JsValue {
+    match callbacks {
+        None => call.into(),
+        Some(callbacks) => {
+            spawn_local(async move { callbacks.deliver(api, JsFuture::from(call).await) });
+            JsValue::UNDEFINED
+        }
+    }
 }
 
 /// Calls a user callback if it is a function; non-functions select callback mode but are not called.

@@ -3,16 +3,17 @@
 use std::rc::Rc;
 
 use cloud_protocol::{limits, ok_message};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-use crate::call_style;
+use crate::call_style::{self, Callbacks};
 use crate::cloud::{CloudCore, Service};
 use crate::error::{CloudError, Failure};
 use crate::js::{self, AbortSignal};
 use crate::transport::abort::Abortable;
 use crate::transport::auth::Session;
-use crate::transport::call_action;
 use crate::transport::envelope::Param;
+use crate::transport::{self, call_action, OwnedParam};
 
 /// The API name in `errMsg`.
 pub const API: &str = "cloud.callFunction";
@@ -106,11 +107,83 @@ pub fn check_data_size(request_data: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The fields of `callFunction` options.
+struct CallOptions {
+    name: JsValue,
+    data: JsValue,
+    config_env: JsValue,
+    signal: JsValue,
+    callbacks: Option<Callbacks>,
+}
+
+impl CallOptions {
+    /// Reads every field in one crossing into JS (a `Reflect.get` per field was a measurable share
+    /// of a call); field by field when a getter throws (a throwing getter reads as `undefined`).
+    fn read(options: &JsValue) -> Self {
+        let Ok(fields) = read_call_options(options) else {
+            let config = js::get(options, "config");
+            return CallOptions {
+                name: js::get(options, "name"),
+                data: js::get(options, "data"),
+                config_env: js::get(&config, "env"),
+                signal: js::get(options, "signal"),
+                callbacks: Callbacks::of(options),
+            };
+        };
+        let callbacks = fields.get(4);
+        CallOptions {
+            name: fields.get(0),
+            data: fields.get(1),
+            config_env: fields.get(2),
+            signal: fields.get(3),
+            callbacks: callbacks.is_object().then(|| {
+                let callbacks: &js_sys::Array = callbacks.unchecked_ref();
+                Callbacks {
+                    success: callbacks.get(0),
+                    fail: callbacks.get(1),
+                    complete: callbacks.get(2),
+                }
+            }),
+        }
+    }
+}
+
+// `[name, data, config.env, signal, [success, fail, complete] when one is truthy]`; property reads
+// only, every decision stays in Rust.
+#[wasm_bindgen(inline_js = "export function readCallOptions(o) {
+  if (o === null || (typeof o !== 'object' && typeof o !== 'function')) return [];
+  const config = o.config;
+  const success = o.success, fail = o.fail, complete = o.complete;
+  return [o.name, o.data, config === null || config === undefined ? undefined : config.env, o.signal,
+    success || fail || complete ? [success, fail, complete] : undefined];
+}
+export function invokeResult(errMsg, body) {
+  const data = body.data;
+  let result = data !== null && typeof data === 'object' ? data.response_data : undefined;
+  if (typeof result === 'string') {
+    try { result = JSON.parse(result); } catch (_) {}
+  }
+  return { errMsg, result, requestID: body.requestId };
+}")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = readCallOptions)]
+    fn read_call_options(options: &JsValue) -> Result<js_sys::Array, JsValue>;
+
+    // `{ errMsg, result, requestID }` from a success body in one crossing: `result` is the decoded
+    // `data.response_data` when it is JSON text, else the raw value (as wx does).
+    #[wasm_bindgen(js_name = invokeResult)]
+    fn invoke_result(err_msg: &JsValue, body: &JsValue) -> JsValue;
+}
+
+thread_local! {
+    static OK_MESSAGE: JsValue = JsValue::from_str(&ok_message(API));
+}
+
 /// `cloud.callFunction(options)`: throws synchronously when not initialised or when `options` is not
 /// an object; everything else is delivered through the callbacks or the returned Promise.
 pub fn call_function(cloud: &CloudCore, options: JsValue) -> Result<JsValue, CloudError> {
-    let config = js::get(&options, "config");
-    let config_env = Arg::of(&js::get(&config, "env"));
+    let fields = CallOptions::read(&options);
+    let config_env = Arg::of(&fields.config_env);
     let per_call_env = match (&config_env, cloud.is_default()) {
         (Arg::Str(env), true) => Some(env.as_str()),
         _ => None,
@@ -119,11 +192,23 @@ pub fn call_function(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Clo
     if !options.is_object() || js_sys::Array::is_array(&options) {
         return Err(type_error("options", "object", &Arg::of(&options)).into_error(API));
     }
-    let prepared = prepare(&options, &config_env).and_then(|request| Ok((session?, request)));
-    let signal = js::get(&options, "signal");
-    let signal = signal
+    let prepared = prepare(&fields, &config_env).and_then(|request| Ok((session?, request)));
+    let signal = fields
+        .signal
         .is_object()
-        .then(|| signal.unchecked_into::<AbortSignal>());
+        .then(|| fields.signal.unchecked_into::<AbortSignal>());
+    let (prepared, signal) = match (prepared, signal) {
+        (Ok((session, (name, request_data))), None) => {
+            // No signal to honour: the request goes out now and its promise is returned as it is.
+            let params = vec![
+                OwnedParam("function_name", name),
+                OwnedParam("request_data", request_data),
+            ];
+            let call = transport::action_promise(session, ACTION, params, API, finish_invoke);
+            return Ok(call_style::dispatch_promise(API, fields.callbacks, call));
+        }
+        other => other,
+    };
     let call = async move {
         let (session, (name, request_data)) =
             prepared.map_err(|failure| failure.into_error(API))?;
@@ -131,21 +216,17 @@ pub fn call_function(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Clo
             .await
             .map_err(|failure| failure.into_error(API))
     };
-    Ok(call_style::dispatch(API, &options, call))
+    Ok(call_style::dispatch_with(API, fields.callbacks, call))
 }
 
 /// Validates the options and serializes `data` (`{}` when absent) as `JSON.stringify` does.
-fn prepare(options: &JsValue, config_env: &Arg) -> Result<(String, String), Failure> {
-    let data = js::get(options, "data");
-    let name = validate(
-        &Arg::of(&js::get(options, "name")),
-        &Arg::of(&data),
-        config_env,
-    )?;
+fn prepare(fields: &CallOptions, config_env: &Arg) -> Result<(String, String), Failure> {
+    let data = &fields.data;
+    let name = validate(&Arg::of(&fields.name), &Arg::of(data), config_env)?;
     let request_data = if data.is_undefined() {
         "{}".to_owned()
     } else {
-        let text = js_sys::JSON::stringify(&data).map_err(|error| {
+        let text = js_sys::JSON::stringify(data).map_err(|error| {
             Failure::type_error(format!(
                 "parameter.data cannot be serialized: {}",
                 describe(&error)
@@ -168,18 +249,12 @@ async fn invoke(
     request_data: String,
 ) -> Result<JsValue, Failure> {
     let body = call_action(&session, ACTION, &invoke_params(&name, &request_data)).await?;
-    let request_id = js::get(&body, "requestId");
-    let response_data = js::get(&js::get(&body, "data"), "response_data");
-    // The result is the decoded JSON when it is JSON, else the raw value (as wx does).
-    let result = match response_data.is_string() {
-        true => js::json_parse(&response_data).unwrap_or(response_data),
-        false => response_data,
-    };
-    let out = js_sys::Object::new();
-    js::set(&out, "errMsg", &JsValue::from_str(&ok_message(API)));
-    js::set(&out, "result", &result);
-    js::set(&out, "requestID", &request_id);
-    Ok(out.into())
+    finish_invoke(body)
+}
+
+/// `{ errMsg, result, requestID }` from the success body of `functions.invokeFunction`.
+fn finish_invoke(body: JsValue) -> Result<JsValue, Failure> {
+    Ok(OK_MESSAGE.with(|err_msg| invoke_result(err_msg, &body)))
 }
 
 /// errCode of a failure in this module, for tests.
@@ -191,6 +266,7 @@ fn err_code(failure: Failure) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_captures;
     use crate::transport::envelope::envelope;
 
     #[test]
@@ -253,35 +329,20 @@ mod tests {
     #[test]
     fn golden_invoke_function_envelopes() {
         let mut checked = 0;
-        let fixtures = include_str!("../tests/fixtures/invoke-function.jsonl");
-        let shared = std::fs::read_dir(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/captures"
-        ))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-        .collect::<Vec<_>>();
-        for text in std::iter::once(fixtures.to_owned()).chain(shared) {
-            for line in text
-                .lines()
-                .filter(|line| line.contains("functions.invokeFunction"))
-            {
-                let record: serde_json::Value = serde_json::from_str(line).unwrap();
-                let body = record["body"].as_str().unwrap();
-                let captured: serde_json::Value = serde_json::from_str(body).unwrap();
-                let field = |key: &str| captured[key].as_str().unwrap().to_owned();
-                let ours = envelope(
-                    ACTION,
-                    &field("env"),
-                    &invoke_params(&field("function_name"), &field("request_data")),
-                    &field("access_token"),
-                    &field("seqId"),
-                );
-                assert_eq!(ours, body);
-                checked += 1;
-            }
+        for capture in test_captures::fixture(test_captures::INVOKE_FUNCTION) {
+            assert_eq!(capture.action(), Some(ACTION));
+            let ours = envelope(
+                ACTION,
+                &capture.field("env"),
+                &invoke_params(
+                    &capture.field("function_name"),
+                    &capture.field("request_data"),
+                ),
+                &capture.field("access_token"),
+                &capture.field("seqId"),
+            );
+            assert_eq!(ours, capture.body);
+            checked += 1;
         }
         assert!(checked >= 2, "golden fixtures missing");
     }

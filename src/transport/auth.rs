@@ -93,6 +93,9 @@ pub struct Session {
     pub region: Option<String>,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: u32,
+    // `<base_url>/web?env=<env>`, made once: building it (and converting it) per call showed up in
+    // bench/overhead.mjs.
+    web_url: JsValue,
     store: Store,
     credentials: RefCell<Option<Credentials>>,
     // The sign-in or refresh in flight, shared by every caller that needs a token meanwhile.
@@ -129,8 +132,12 @@ impl Session {
                 .get(&credentials_key(env))
                 .and_then(|text| js_sys::JSON::parse(&text).ok())
                 .and_then(|value| Credentials::from_js(&value, None));
+            let base_url = base_url.trim_end_matches('/');
+            let env_query: String = js_sys::encode_uri_component(env).into();
+            let web_url = JsValue::from_str(&format!("{base_url}/web?env={env_query}"));
             let session = Rc::new(Session {
-                base_url: base_url.trim_end_matches('/').to_owned(),
+                base_url: base_url.to_owned(),
+                web_url,
                 env: env.to_owned(),
                 region: region.map(str::to_owned),
                 timeout_ms,
@@ -143,12 +150,22 @@ impl Session {
         })
     }
 
+    /// The `/web` action URL of this session.
+    pub fn web_url(&self) -> &JsValue {
+        &self.web_url
+    }
+
+    /// The access token when one is held and not yet due for refresh.
+    pub fn current_token(&self) -> Option<String> {
+        let credentials = self.credentials.borrow();
+        let credentials = credentials.as_ref()?;
+        (js_sys::Date::now() < credentials.expires_at_ms).then(|| credentials.access_token.clone())
+    }
+
     /// A valid access token: the current one, or one from a (shared) refresh or anonymous sign-in.
     pub async fn access_token(self: &Rc<Self>) -> Result<String, Failure> {
-        if let Some(credentials) = self.credentials.borrow().as_ref() {
-            if js_sys::Date::now() < credentials.expires_at_ms {
-                return Ok(credentials.access_token.clone());
-            }
+        if let Some(token) = self.current_token() {
+            return Ok(token);
         }
         let (promise, outcome) = self.pending_or_start();
         // The promise always resolves; the outcome cell holds the result.

@@ -22,7 +22,7 @@ pub struct HttpResponse {
 }
 
 /// Aborts the fetch when dropped before it finished; knows whether the shared timer aborted it.
-struct AbortGuard {
+pub struct AbortGuard {
     controller: AbortController,
     deadline: Rc<Deadline>,
     // Set once the body is read: the fetch is over and aborting it would only build a throwaway
@@ -31,7 +31,8 @@ struct AbortGuard {
 }
 
 impl AbortGuard {
-    fn new(timeout_ms: u32) -> Self {
+    /// A controller for one request, aborted by the shared timer after `timeout_ms`.
+    pub fn new(timeout_ms: u32) -> Self {
         let controller = AbortController::new();
         let deadline = deadline::register(controller.clone().unchecked_into(), timeout_ms);
         AbortGuard {
@@ -41,7 +42,13 @@ impl AbortGuard {
         }
     }
 
-    fn failure(&self, error: &JsValue) -> Failure {
+    /// Marks the request as over: dropping the guard then no longer aborts anything.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
+    /// The failure for a rejected fetch: `Timeout` when the shared timer aborted it.
+    pub fn failure(&self, error: &JsValue) -> Failure {
         if self.deadline.timed_out() {
             Failure::Timeout
         } else {
@@ -59,6 +66,19 @@ impl Drop for AbortGuard {
     }
 }
 
+/// Headers cross into JS as one "name\nvalue\n…" string: one string conversion instead of two per
+/// header (header names and values cannot contain a newline).
+pub fn header_lines(headers: &[(&str, &str)]) -> String {
+    let mut lines = String::with_capacity(128);
+    for (name, value) in headers {
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+        lines.push('\n');
+    }
+    lines
+}
+
 /// Sends one request and reads the whole body, failing with `Timeout` after `timeout_ms`.
 pub async fn send(
     method: &str,
@@ -68,23 +88,20 @@ pub async fn send(
     timeout_ms: u32,
 ) -> Result<HttpResponse, Failure> {
     let mut guard = AbortGuard::new(timeout_ms);
-    // Headers cross into JS as one "name\nvalue\n…" string: one string conversion instead of two per
-    // header (header names and values cannot contain a newline).
-    let mut header_lines = String::new();
-    for (name, value) in headers {
-        header_lines.push_str(name);
-        header_lines.push('\n');
-        header_lines.push_str(value);
-        header_lines.push('\n');
-    }
     let body = body.map_or(JsValue::UNDEFINED, JsValue::from_str);
-    let signal = guard.controller.signal();
-    let promise = fetch_json(url, method, &header_lines, &body, &signal)
-        .map_err(|error| guard.failure(&error))?;
+    let promise = start(
+        &JsValue::from_str(url),
+        method,
+        &header_lines(headers),
+        &body,
+        &guard,
+        None,
+    )
+    .map_err(|error| guard.failure(&error))?;
     let outcome = JsFuture::from(promise)
         .await
         .map_err(|error| guard.failure(&error))?;
-    guard.finished = true;
+    guard.finish();
     let outcome: Array = outcome.unchecked_into();
     Ok(HttpResponse {
         status: outcome.get(0).as_f64().unwrap_or(0.0) as u16,
@@ -92,29 +109,68 @@ pub async fn send(
     })
 }
 
-// Builds the request and runs fetch → text → JSON.parse as ONE promise. Every JS object built from
-// Rust field by field, and every promise awaited from Rust (two closures and a trip through the
-// executor), is a measurable share of a loopback round trip (bench/overhead.mjs).
+/// The JS function a request started with [`start`] hands its outcome to, with the request's `id`:
+/// `handler(id, status, json)` once the body is parsed (`json` undefined when it is not JSON), or
+/// `handler(id, -1, error)` when the fetch or the body read failed. What it returns (or throws)
+/// settles the promise `start` returned.
+pub struct OutcomeHandler<'a> {
+    /// The handler.
+    pub function: &'a js_sys::Function,
+    /// The request's id, passed back as the first argument.
+    pub id: u32,
+}
+
+/// Starts `fetch` under `guard`'s controller. Without a handler the promise resolves to
+/// `[status, json]` and rejects with the fetch error.
+pub fn start(
+    url: &JsValue,
+    method: &str,
+    header_lines: &str,
+    body: &JsValue,
+    guard: &AbortGuard,
+    handler: Option<OutcomeHandler>,
+) -> Result<js_sys::Promise, JsValue> {
+    let (function, id) = handler.map_or((JsValue::UNDEFINED, 0), |handler| {
+        (handler.function.into(), handler.id)
+    });
+    fetch_json(
+        url,
+        method,
+        header_lines,
+        body,
+        &guard.controller,
+        &function,
+        id,
+    )
+}
+
+// Builds the request and runs fetch → text → JSON.parse (→ the handler) as ONE promise, reading the
+// controller's signal on the JS side. Every JS object built from Rust field by field, every promise
+// awaited from Rust (two closures and a trip through the executor) and every crossing is a measurable
+// share of a loopback round trip (bench/overhead.mjs).
 #[wasm_bindgen(
-    inline_js = "export function fetchJson(url, method, headerLines, body, signal) {
+    inline_js = "export function fetchJson(url, method, headerLines, body, controller, handler, id) {
   const headers = {};
   const lines = headerLines.split('\\n');
   for (let i = 0; i + 1 < lines.length; i += 2) headers[lines[i]] = lines[i + 1];
-  return fetch(url, { method, headers, body, signal }).then((r) => r.text().then((text) => {
+  const fail = handler && ((error) => handler(id, -1, error));
+  return fetch(url, { method, headers, body, signal: controller.signal }).then((r) => r.text().then((text) => {
     let json;
     try { json = JSON.parse(text); } catch (_) {}
-    return [r.status, json];
-  }));
+    return handler ? handler(id, r.status, json) : [r.status, json];
+  }, fail), fail);
 }"
 )]
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetchJson)]
     fn fetch_json(
-        url: &str,
+        url: &JsValue,
         method: &str,
         header_lines: &str,
         body: &JsValue,
-        signal: &js::AbortSignal,
+        controller: &AbortController,
+        handler: &JsValue,
+        id: u32,
     ) -> Result<js_sys::Promise, JsValue>;
 }
 

@@ -10,13 +10,17 @@ pub mod storage;
 #[cfg(feature = "storage")]
 pub mod transfer;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use cloud_protocol::codes;
-use wasm_bindgen::JsValue;
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 use self::auth::Session;
 use self::envelope::{envelope, Param};
+use self::http::{AbortGuard, OutcomeHandler};
 use crate::error::Failure;
 use crate::js;
 
@@ -25,6 +29,69 @@ pub const SDK_VERSION_HEADER: (&str, &str) = (
     "X-SDK-Version",
     concat!("taro-cloud-wasm/", env!("CARGO_PKG_VERSION")),
 );
+
+/// One `/web` request ready to send: the envelope (with a fresh seqId) and its headers.
+struct ActionRequest {
+    body: JsValue,
+    header_lines: String,
+}
+
+impl ActionRequest {
+    fn new(session: &Session, action: &str, params: &[Param<'_>], token: &str) -> Self {
+        let seq_id = js::random_hex(13);
+        let body = envelope(action, &session.env, params, token, &seq_id);
+        let mut headers = vec![
+            ("content-type", "application/json;charset=UTF-8"),
+            ("x-seqid", seq_id.as_str()),
+            SDK_VERSION_HEADER,
+        ];
+        if let Some(region) = &session.region {
+            headers.push(("X-TCB-Region", region.as_str()));
+        }
+        ActionRequest {
+            body: JsValue::from_str(&body),
+            header_lines: http::header_lines(&headers),
+        }
+    }
+}
+
+/// What a `/web` answer means.
+enum Verdict {
+    /// The success body (`{requestId, data, …}`).
+    Success(JsValue),
+    /// The server rejected the token: renew it and send again (once).
+    RetryWithNewToken,
+    Failed(Failure),
+}
+
+/// Reads one `/web` answer. Always-200 error bodies `{code, message, requestId}` become
+/// `Failure::Server`; a rejected token (`ACCESS_TOKEN_EXPIRED`, `CHECK_LOGIN_FAILED`) is invalidated
+/// and, unless this already was the retry, asks for one.
+fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsValue) -> Verdict {
+    if !json.is_object() {
+        return Verdict::Failed(Failure::Network(format!(
+            "invalid response (HTTP {status})"
+        )));
+    }
+    if let Some(code) = js::get_string(&json, "code").filter(|code| !code.is_empty()) {
+        let expired = code == codes::ACCESS_TOKEN_EXPIRED;
+        if !retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
+            session.invalidate(token, expired);
+            return Verdict::RetryWithNewToken;
+        }
+        return Verdict::Failed(Failure::Server {
+            code,
+            message: js::get_string(&json, "message").unwrap_or_default(),
+            request_id: js::get_string(&json, "requestId"),
+        });
+    }
+    if status != 200 {
+        return Verdict::Failed(Failure::Network(format!(
+            "network request error (HTTP {status})"
+        )));
+    }
+    Verdict::Success(json)
+}
 
 /// Sends one `/web` action and returns the parsed success body (`{requestId, data, …}`).
 ///
@@ -35,48 +102,205 @@ pub async fn call_action(
     action: &str,
     params: &[Param<'_>],
 ) -> Result<JsValue, Failure> {
-    let env_query: String = js_sys::encode_uri_component(&session.env).into();
-    let url = format!("{}/web?env={env_query}", session.base_url);
-    let mut retried = false;
+    send_action(session, action, params, false).await
+}
+
+async fn send_action(
+    session: &Rc<Session>,
+    action: &str,
+    params: &[Param<'_>],
+    mut retried: bool,
+) -> Result<JsValue, Failure> {
     loop {
         let token = session.access_token().await?;
-        let seq_id = js::random_hex(13);
-        let body = envelope(action, &session.env, params, &token, &seq_id);
-        let mut headers = vec![
-            ("content-type", "application/json;charset=UTF-8"),
-            ("x-seqid", seq_id.as_str()),
-            SDK_VERSION_HEADER,
-        ];
-        if let Some(region) = &session.region {
-            headers.push(("X-TCB-Region", region.as_str()));
+        let request = ActionRequest::new(session, action, params, &token);
+        let mut guard = AbortGuard::new(session.timeout_ms);
+        let promise = http::start(
+            session.web_url(),
+            "POST",
+            &request.header_lines,
+            &request.body,
+            &guard,
+            None,
+        )
+        .map_err(|error| guard.failure(&error))?;
+        let outcome = wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|error| guard.failure(&error))?;
+        guard.finish();
+        let outcome: js_sys::Array = outcome.unchecked_into();
+        let status = outcome.get(0).as_f64().unwrap_or(0.0) as u16;
+        match judge(session, &token, retried, status, outcome.get(1)) {
+            Verdict::Success(body) => return Ok(body),
+            Verdict::RetryWithNewToken => retried = true,
+            Verdict::Failed(failure) => return Err(failure),
         }
-        let response = http::send("POST", &url, &headers, Some(&body), session.timeout_ms).await?;
-        let parsed = Some(response.json).filter(JsValue::is_object);
-        let Some(parsed) = parsed else {
-            return Err(Failure::Network(format!(
-                "invalid response (HTTP {})",
-                response.status
-            )));
-        };
-        if let Some(code) = js::get_string(&parsed, "code").filter(|code| !code.is_empty()) {
-            let expired = code == codes::ACCESS_TOKEN_EXPIRED;
-            if !retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
-                session.invalidate(&token, expired);
-                retried = true;
-                continue;
+    }
+}
+
+/// A string action parameter owned by an action in flight (kept for the retry with a renewed token).
+pub struct OwnedParam(pub &'static str, pub String);
+
+impl OwnedParam {
+    fn borrowed(params: &[OwnedParam]) -> Vec<Param<'_>> {
+        params
+            .iter()
+            .map(|OwnedParam(key, value)| Param::Str(key, value))
+            .collect()
+    }
+}
+
+/// Turns the success body of an action into the API's result.
+pub type Finish = fn(JsValue) -> Result<JsValue, Failure>;
+
+/// An action whose promise chain is in flight (see [`action_promise`]).
+struct PendingAction {
+    session: Rc<Session>,
+    action: &'static str,
+    params: Vec<OwnedParam>,
+    token: String,
+    guard: AbortGuard,
+    api: &'static str,
+    finish: Finish,
+}
+
+#[derive(Default)]
+struct PendingActions {
+    slots: Vec<Option<PendingAction>>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static PENDING: RefCell<PendingActions> = RefCell::default();
+    static OUTCOME_HANDLER: Closure<dyn FnMut(u32, i32, JsValue) -> Result<JsValue, JsValue>> =
+        Closure::new(on_outcome);
+}
+
+/// Sends one `/web` action and returns the Promise of `finish(body)`, rejected with the error of
+/// `api`. With a valid token at hand (the usual case) no Rust future is involved: the fetch promise
+/// is chained straight to one handler shared by all requests, which looks the request up by id.
+/// Promise adapters and their closures were a large share of a loopback call (bench/overhead.mjs).
+/// The fetch keeps its timeout; the request cannot be dropped mid-flight (it is owned by the table
+/// until the fetch settles), so callers that need cancellation use [`call_action`] in a future.
+pub fn action_promise(
+    session: Rc<Session>,
+    action: &'static str,
+    params: Vec<OwnedParam>,
+    api: &'static str,
+    finish: Finish,
+) -> Promise {
+    match session.current_token() {
+        Some(token) => start_pending(session, action, params, token, api, finish),
+        None => slow_promise(session, action, params, api, finish, false),
+    }
+}
+
+/// The same action through a future: sign-in or refresh first, or a retry after a rejected token.
+fn slow_promise(
+    session: Rc<Session>,
+    action: &'static str,
+    params: Vec<OwnedParam>,
+    api: &'static str,
+    finish: Finish,
+    retried: bool,
+) -> Promise {
+    future_to_promise(async move {
+        let params_ref = OwnedParam::borrowed(&params);
+        send_action(&session, action, &params_ref, retried)
+            .await
+            .and_then(finish)
+            .map_err(|failure| failure.into_error(api).to_js())
+    })
+}
+
+fn start_pending(
+    session: Rc<Session>,
+    action: &'static str,
+    params: Vec<OwnedParam>,
+    token: String,
+    api: &'static str,
+    finish: Finish,
+) -> Promise {
+    let request = ActionRequest::new(&session, action, &OwnedParam::borrowed(&params), &token);
+    let guard = AbortGuard::new(session.timeout_ms);
+    let id = PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.free.pop().unwrap_or_else(|| {
+            pending.slots.push(None);
+            (pending.slots.len() - 1) as u32
+        })
+    });
+    // The handler runs from a promise reaction, so never before the entry is stored below.
+    let started = OUTCOME_HANDLER.with(|handler| {
+        http::start(
+            session.web_url(),
+            "POST",
+            &request.header_lines,
+            &request.body,
+            &guard,
+            Some(OutcomeHandler {
+                function: handler.as_ref().unchecked_ref(),
+                id,
+            }),
+        )
+    });
+    let entry = PendingAction {
+        session,
+        action,
+        params,
+        token,
+        guard,
+        api,
+        finish,
+    };
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        match started {
+            Ok(promise) => {
+                pending.slots[id as usize] = Some(entry);
+                promise
             }
-            return Err(Failure::Server {
-                code,
-                message: js::get_string(&parsed, "message").unwrap_or_default(),
-                request_id: js::get_string(&parsed, "requestId"),
-            });
+            Err(error) => {
+                // fetch threw synchronously: the handler will never run.
+                pending.free.push(id);
+                let failure = entry.guard.failure(&error);
+                Promise::reject(&failure.into_error(entry.api).to_js())
+            }
         }
-        if response.status != 200 {
-            return Err(Failure::Network(format!(
-                "network request error (HTTP {})",
-                response.status
-            )));
+    })
+}
+
+fn take_pending(id: u32) -> PendingAction {
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        let entry = pending.slots[id as usize].take().expect("pending action");
+        pending.free.push(id);
+        entry
+    })
+}
+
+/// The shared outcome handler of [`action_promise`] requests (see `http::OutcomeHandler`).
+fn on_outcome(id: u32, status: i32, value: JsValue) -> Result<JsValue, JsValue> {
+    let mut entry = take_pending(id);
+    if status < 0 {
+        let failure = entry.guard.failure(&value);
+        return Err(failure.into_error(entry.api).to_js());
+    }
+    entry.guard.finish();
+    let PendingAction {
+        session,
+        action,
+        params,
+        token,
+        api,
+        finish,
+        ..
+    } = entry;
+    match judge(&session, &token, false, status as u16, value) {
+        Verdict::Success(body) => finish(body).map_err(|failure| failure.into_error(api).to_js()),
+        Verdict::RetryWithNewToken => {
+            Ok(slow_promise(session, action, params, api, finish, true).into())
         }
-        return Ok(parsed);
+        Verdict::Failed(failure) => Err(failure.into_error(api).to_js()),
     }
 }
