@@ -13,6 +13,8 @@ mod functions;
 mod js;
 #[cfg(feature = "storage")]
 mod storage;
+#[cfg(test)]
+mod test_captures;
 mod transport;
 
 use std::rc::Rc;

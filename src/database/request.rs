@@ -239,6 +239,7 @@ mod golden {
     use crate::database::encode::{encode_projection, encode_update};
     use crate::database::geo::{position, Geometry};
     use crate::database::value::Number;
+    use crate::test_captures;
     use crate::transport::envelope::envelope;
     use std::rc::Rc;
 
@@ -531,27 +532,22 @@ mod golden {
 
     #[test]
     fn bodies_equal_the_captured_ones_byte_for_byte() {
-        let fixtures = include_str!("../../tests/fixtures/database-3.7.0.jsonl");
+        let captures = test_captures::fixture(test_captures::DATABASE);
         let scenarios = scenarios();
-        let lines: Vec<&str> = fixtures.lines().collect();
         assert_eq!(
-            lines.len(),
+            captures.len(),
             scenarios.len(),
             "one scenario per captured request"
         );
-        for (line, body) in lines.iter().zip(&scenarios) {
-            let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            let captured_text = record["body"].as_str().unwrap();
-            let captured: serde_json::Value = serde_json::from_str(captured_text).unwrap();
-            let field = |key: &str| captured[key].as_str().unwrap().to_owned();
+        for (capture, body) in captures.iter().zip(&scenarios) {
             let ours = envelope(
-                &field("action"),
-                &field("env"),
+                &capture.field("action"),
+                &capture.field("env"),
                 &body.params(),
-                &field("access_token"),
-                &field("seqId"),
+                &capture.field("access_token"),
+                &capture.field("seqId"),
             );
-            assert_eq!(ours, captured_text, "capture i={}", record["i"]);
+            assert_eq!(ours, capture.body, "capture i={}", capture.record["i"]);
         }
     }
 }

@@ -730,6 +730,7 @@ async fn delete(session: Rc<Session>, file_ids: Vec<String>) -> Result<JsValue, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_captures;
     use crate::transport::envelope::envelope;
 
     fn err_code(failure: Failure) -> i32 {
@@ -881,29 +882,15 @@ mod tests {
     /// are used (protocol.md A.2, A.3).
     #[test]
     fn golden_storage_envelopes() {
-        let captures = std::fs::read_dir(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/captures"
-        ))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-        .collect::<Vec<_>>();
         let mut checked = [0; 4];
-        for line in captures.iter().flat_map(|text| text.lines()) {
-            let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let Some(body) = record["body"].as_str() else {
-                continue;
-            };
-            let Ok(captured) = serde_json::from_str::<serde_json::Value>(body) else {
-                continue;
-            };
-            let text = |key: &str| captured[key].as_str().unwrap_or_default().to_owned();
-            let (env, token, seq_id) = (text("env"), text("access_token"), text("seqId"));
-            let ours = match captured["action"].as_str() {
+        for capture in test_captures::fixture(test_captures::STORAGE) {
+            let captured = &capture.json;
+            let (env, token, seq_id) = (
+                capture.field("env"),
+                capture.field("access_token"),
+                capture.field("seqId"),
+            );
+            let ours = match capture.action() {
                 Some(UPLOAD_ACTION) => {
                     let method = match captured["method"].as_str() {
                         Some("put") => UploadMethod::Put,
@@ -911,7 +898,7 @@ mod tests {
                         _ => continue, // 1.x sends no method
                     };
                     checked[usize::from(method == UploadMethod::Post)] += 1;
-                    let path = text("path");
+                    let path = capture.field("path");
                     envelope(
                         UPLOAD_ACTION,
                         &env,
@@ -959,7 +946,7 @@ mod tests {
                 }
                 _ => continue,
             };
-            assert_eq!(ours, body);
+            assert_eq!(ours, capture.body);
         }
         assert!(
             checked.iter().all(|count| *count >= 1),
