@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{emulator, listening_url, signal, wait_with_deadline};
+use common::{emulator, listening_url, signal, wait_with_deadline, Api};
 
 #[test]
 fn exec_passes_the_exit_code_through_and_exports_the_url() {
@@ -120,20 +120,10 @@ fn start_prints_its_address_serves_and_exits_zero_on_signals() {
             .enable_all()
             .build()
             .unwrap();
-        let answer: serde_json::Value = runtime.block_on(async {
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .unwrap()
-                .post(format!("{url}/web?env=other"))
-                .body("{\"action\":\"auth.signInAnonymously\"}")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        });
+        let answer = runtime.block_on(Api::new(url).web(
+            "other",
+            serde_json::json!({"action": "auth.signInAnonymously"}),
+        ));
         assert_eq!(answer["code"], "INVALID_ENV");
 
         signal(&child, sig);

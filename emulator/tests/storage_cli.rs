@@ -2,41 +2,17 @@
 //! of an upload leaves the previous object whole (the partial blob is swept on the next start).
 
 mod common;
+mod storage_common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{emulator, listening_url, signal, wait_with_deadline};
+use common::{emulator, listening_url, signal, wait_with_deadline, Api};
 use serde_json::{json, Value};
+use storage_common::{action, fetch, temp_url, upload_meta, user};
 
-async fn web(client: &reqwest::Client, url: &str, env: &str, body: Value) -> Value {
-    client
-        .post(format!("{url}/web?env={env}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn token(client: &reqwest::Client, url: &str, env: &str) -> String {
-    let credentials: Value = client
-        .post(format!("{url}/auth/v1/signin/anonymously?client_id={env}"))
-        .header("x-device-id", "storage-cli-device")
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    credentials["access_token"].as_str().unwrap().to_string()
-}
-
-/// Starts the binary in `dir` with `args` after `start --port 0 --data-dir data`; the child and its URL.
-fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> (std::process::Child, String) {
+/// Starts the binary in `dir` with `args` after `start --port 0 --data-dir data`; the child and its API.
+fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> (std::process::Child, Api) {
     let mut child = emulator(dir)
         .args(["start", "--port", "0", "--data-dir", "data"])
         .args(args)
@@ -45,7 +21,7 @@ fn spawn(dir: &tempfile::TempDir, args: &[&str]) -> (std::process::Child, String
         .spawn()
         .unwrap();
     let url = listening_url(&mut child);
-    (child, url)
+    (child, Api::new(url))
 }
 
 fn blobs(dir: &tempfile::TempDir) -> usize {
@@ -54,51 +30,21 @@ fn blobs(dir: &tempfile::TempDir) -> usize {
         .unwrap_or(0)
 }
 
-async fn upload_meta(client: &reqwest::Client, url: &str, token: &str, path: &str) -> Value {
-    let answer = web(
-        client,
-        url,
-        "envx",
-        json!({"action": "storage.getUploadMetadata", "env": "envx", "path": path, "method": "put", "access_token": token}),
-    )
-    .await;
-    answer["data"].clone()
-}
-
-async fn download(client: &reqwest::Client, url: &str, token: &str, file_id: &str) -> Vec<u8> {
-    let answer = web(
-        client,
-        url,
-        "envx",
-        json!({"action": "storage.batchGetDownloadUrl", "env": "envx", "file_list": [{"fileid": file_id}], "access_token": token}),
-    )
-    .await;
-    let temp_url = answer["data"]["download_list"][0]["tempFileURL"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no temp URL in {answer}"))
-        .to_string();
-    client
-        .get(temp_url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
+/// A PUT to the metadata's URL with only the signature headers, to add a body to.
+fn signed_put(api: &Api, meta: &Value) -> reqwest::RequestBuilder {
+    api.client
+        .put(meta["url"].as_str().unwrap())
+        .header("authorization", meta["authorization"].as_str().unwrap())
+        .header("x-cos-security-token", meta["token"].as_str().unwrap())
 }
 
 #[tokio::test]
 async fn a_kill_mid_upload_keeps_the_old_object_and_sweeps_the_partial_blob() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = spawn(&dir, &[]);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let access_token = token(&client, &url, "envx").await;
-    let meta = upload_meta(&client, &url, &access_token, "k/v.txt").await;
-    let response = client
-        .put(meta["url"].as_str().unwrap())
-        .header("authorization", meta["authorization"].as_str().unwrap())
-        .header("x-cos-security-token", meta["token"].as_str().unwrap())
+    let (mut child, api) = spawn(&dir, &[]);
+    let owner = user(&api, "envx").await;
+    let meta = upload_meta(&api, &owner, "k/v.txt", "put").await;
+    let response = signed_put(&api, &meta)
         .body("version 1")
         .send()
         .await
@@ -107,17 +53,14 @@ async fn a_kill_mid_upload_keeps_the_old_object_and_sweeps_the_partial_blob() {
     let file_id = meta["fileId"].as_str().unwrap().to_string();
 
     // Version 2 trickles in; the process dies while it is being written.
-    let meta = upload_meta(&client, &url, &access_token, "k/v.txt").await;
+    let meta = upload_meta(&api, &owner, "k/v.txt", "put").await;
     let slow = futures_util::stream::unfold(0u32, |sent| async move {
         if sent > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         (sent < 400).then(|| (Ok::<_, std::io::Error>(vec![b'2'; 4096]), sent + 1))
     });
-    let request = client
-        .put(meta["url"].as_str().unwrap())
-        .header("authorization", meta["authorization"].as_str().unwrap())
-        .header("x-cos-security-token", meta["token"].as_str().unwrap())
+    let request = signed_put(&api, &meta)
         .body(reqwest::Body::wrap_stream(slow))
         .send();
     let upload = tokio::spawn(request);
@@ -134,13 +77,11 @@ async fn a_kill_mid_upload_keeps_the_old_object_and_sweeps_the_partial_blob() {
     );
     assert_eq!(blobs(&dir), 2, "the partial blob is on disk after the kill");
 
-    let (mut child, url) = spawn(&dir, &[]);
+    let (mut child, api) = spawn(&dir, &[]);
     assert_eq!(blobs(&dir), 1, "swept on start");
     // Tokens survive (the secret is in the data dir); the object is version 1, whole.
-    assert_eq!(
-        download(&client, &url, &access_token, &file_id).await,
-        b"version 1"
-    );
+    let url = temp_url(&api, &owner, &file_id).await;
+    assert_eq!(fetch(&api, &url).await, (200, b"version 1".to_vec()));
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -148,7 +89,7 @@ async fn a_kill_mid_upload_keeps_the_old_object_and_sweeps_the_partial_blob() {
 #[tokio::test]
 async fn upload_limit_and_rules_come_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url) = spawn(
+    let (mut child, api) = spawn(
         &dir,
         &[
             "--max-upload-bytes",
@@ -157,25 +98,10 @@ async fn upload_limit_and_rules_come_from_the_command_line() {
             "envro=read_only",
         ],
     );
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    let access_token = token(&client, &url, "envx").await;
-    let meta = web(
-        &client,
-        &url,
-        "envx",
-        json!({"action": "storage.getUploadMetadata", "env": "envx", "path": "a.bin", "method": "put", "access_token": access_token}),
-    )
-    .await["data"]
-        .clone();
-    let put = |body: &'static [u8]| {
-        client
-            .put(meta["url"].as_str().unwrap())
-            .header("authorization", meta["authorization"].as_str().unwrap())
-            .header("x-cos-security-token", meta["token"].as_str().unwrap())
-            .body(body)
-            .send()
-    };
+    let writer = user(&api, "envx").await;
+    let meta = upload_meta(&api, &writer, "a.bin", "put").await;
+    let put = |body: &'static [u8]| signed_put(&api, &meta).body(body).send();
     let response = put(b"01234567890").await.unwrap();
     assert_eq!(response.status(), 400);
     assert!(response
@@ -187,12 +113,12 @@ async fn upload_limit_and_rules_come_from_the_command_line() {
     assert!(dir.path().join("data/blobs").is_dir());
     assert!(dir.path().join("data/storage.sqlite3").is_file());
 
-    let access_token = token(&client, &url, "envro").await;
-    let answer = web(
-        &client,
-        &url,
-        "envro",
-        json!({"action": "storage.getUploadMetadata", "env": "envro", "path": "a.bin", "access_token": access_token}),
+    let reader = user(&api, "envro").await;
+    let answer = action(
+        &api,
+        &reader,
+        "storage.getUploadMetadata",
+        json!({"path": "a.bin"}),
     )
     .await;
     assert_eq!(answer["code"], "STORAGE_EXCEED_AUTHORITY");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -11,11 +12,25 @@ use cloud_emulator::{start, Config, RunningServer};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+/// An in-process emulator; derefs to its [`Api`] (`server.url`, `server.client`, `server.web(…)`).
 pub struct TestServer {
     pub server: RunningServer,
-    pub url: String,
     pub dir: TempDir,
+    pub api: Api,
+}
+
+/// An emulator reached over HTTP (in process or the built binary): its base URL and a client.
+pub struct Api {
+    pub url: String,
     pub client: reqwest::Client,
+}
+
+impl Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// The data and functions dirs a test server uses inside `dir`.
@@ -35,14 +50,8 @@ pub fn write_function(dir: &TempDir, name: &str, source: &str) -> PathBuf {
 
 pub async fn start_in(dir: TempDir, config: Config) -> TestServer {
     let server = start(config).await.expect("server starts");
-    let url = server.url();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    TestServer {
-        server,
-        url,
-        dir,
-        client,
-    }
+    let api = Api::new(server.url());
+    TestServer { server, dir, api }
 }
 
 pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
@@ -60,6 +69,16 @@ impl TestServer {
     pub async fn stop(self) -> TempDir {
         self.server.stop().await.expect("server stops cleanly");
         self.dir
+    }
+}
+
+impl Api {
+    /// The emulator at `url` (like `http://127.0.0.1:PORT`), with a client that bypasses proxies.
+    pub fn new(url: impl Into<String>) -> Api {
+        Api {
+            url: url.into(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        }
     }
 
     /// A `method` request for `path` (like `/auth/v1/user/me`) on this server, to add headers and a body to.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::common::TestServer;
+use super::common::{Api, TestServer};
 
 pub const ENV: &str = "envx";
 
@@ -17,7 +17,7 @@ pub struct User {
     pub token: String,
 }
 
-pub async fn user(server: &TestServer, env: &str) -> User {
+pub async fn user(server: &Api, env: &str) -> User {
     User {
         env: env.to_string(),
         token: server.access_token(env).await,
@@ -36,7 +36,7 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// Calls a P1 action as `user`; the whole answer.
-pub async fn action(server: &TestServer, user: &User, action: &str, fields: Value) -> Value {
+pub async fn action(server: &Api, user: &User, action: &str, fields: Value) -> Value {
     let mut body = json!({
         "action": action, "dataVersion": "2020-01-10", "env": user.env,
         "access_token": user.token, "seqId": "5eed",
@@ -48,7 +48,7 @@ pub async fn action(server: &TestServer, user: &User, action: &str, fields: Valu
 }
 
 /// `storage.getUploadMetadata`; the `data` object (panics on an error answer).
-pub async fn upload_meta(server: &TestServer, user: &User, path: &str, method: &str) -> Value {
+pub async fn upload_meta(server: &Api, user: &User, path: &str, method: &str) -> Value {
     let answer = action(
         server,
         user,
@@ -65,7 +65,7 @@ pub async fn upload_meta(server: &TestServer, user: &User, path: &str, method: &
 
 /// PUTs `body` to the metadata's URL the way js-sdk 3.x does.
 pub async fn put(
-    server: &TestServer,
+    server: &Api,
     meta: &Value,
     body: impl Into<reqwest::Body>,
     content_type: &str,
@@ -86,7 +86,7 @@ pub async fn put(
 
 /// POSTs the COS form in the exact field order of protocol.md §4.2 (duplicate `key`, `seqId`, `file` last).
 pub async fn post_form(
-    server: &TestServer,
+    server: &Api,
     meta: &Value,
     path: &str,
     body: Vec<u8>,
@@ -132,7 +132,7 @@ pub async fn post_form(
 
 /// `storage.batchGetDownloadUrl` for one fileID; its item.
 pub async fn temp_url_item(
-    server: &TestServer,
+    server: &Api,
     user: &User,
     file_id: &str,
     max_age: Option<u64>,
@@ -152,21 +152,21 @@ pub async fn temp_url_item(
 }
 
 /// A temp URL for `file_id` (panics unless the item succeeded).
-pub async fn temp_url(server: &TestServer, user: &User, file_id: &str) -> String {
+pub async fn temp_url(server: &Api, user: &User, file_id: &str) -> String {
     let item = temp_url_item(server, user, file_id, None).await;
     assert_eq!(item["code"], "SUCCESS", "{item}");
     item["tempFileURL"].as_str().unwrap().to_string()
 }
 
 /// GETs `url`; status, body.
-pub async fn fetch(server: &TestServer, url: &str) -> (u16, Vec<u8>) {
+pub async fn fetch(server: &Api, url: &str) -> (u16, Vec<u8>) {
     let response = server.client.get(url).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.bytes().await.unwrap().to_vec())
 }
 
 /// `storage.batchDeleteFile`; the `delete_list`.
-pub async fn delete(server: &TestServer, user: &User, file_ids: &[&str]) -> Vec<Value> {
+pub async fn delete(server: &Api, user: &User, file_ids: &[&str]) -> Vec<Value> {
     let answer = action(
         server,
         user,
@@ -181,7 +181,7 @@ pub async fn delete(server: &TestServer, user: &User, file_ids: &[&str]) -> Vec<
 }
 
 /// Uploads `body` at `path` with PUT; the fileID.
-pub async fn upload(server: &TestServer, user: &User, path: &str, body: &[u8]) -> String {
+pub async fn upload(server: &Api, user: &User, path: &str, body: &[u8]) -> String {
     let meta = upload_meta(server, user, path, "put").await;
     let response = put(server, &meta, body.to_vec(), "application/octet-stream").await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
