@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import { launchChromium } from './helpers/chromium.mjs';
-import { REPO_ROOT, emulatorBinary } from './helpers/emulator.mjs';
+import { REPO_ROOT, emulatorBinary, listeningUrl, terminate } from './helpers/emulator.mjs';
 
 /** Runs `www-demo/run.sh 0` (it execs the emulator, so the child is the server) and waits for its URL. */
 async function startDemo(workDir) {
@@ -26,33 +26,8 @@ async function startDemo(workDir) {
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-100_000)));
   const exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  const url = await new Promise((resolveUrl, rejectUrl) => {
-    let stdout = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      rejectUrl(new Error(`run.sh printed no "listening on" line within 30 s; stderr:\n${stderr}`));
-    }, 30_000);
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      rejectUrl(new Error(`run.sh exited (${code}) before listening; stdout:\n${stdout}\nstderr:\n${stderr}`));
-    });
-  });
-  const stop = async () => {
-    child.kill('SIGTERM');
-    const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    const code = await exited;
-    clearTimeout(grace);
-    return code;
-  };
-  return { url, stderr: () => stderr, stop };
+  const url = await listeningUrl(child, { name: 'run.sh', timeoutMs: 30_000, stderr: () => stderr });
+  return { url, stderr: () => stderr, stop: () => terminate(child, exited) };
 }
 
 /** A real PNG (8-bit RGB, a gradient with a disc) built byte by byte, so the test needs no fixture file. */

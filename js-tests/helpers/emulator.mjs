@@ -50,12 +50,31 @@ export async function startEmulator(options = {}) {
   });
   const exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
 
-  const url = await new Promise((resolveUrl, rejectUrl) => {
+  const url = await listeningUrl(child, { name: 'cloud-emulator', timeoutMs: 20_000, stderr: () => stderr });
+
+  let stopped;
+  const stop = () => {
+    stopped ??= (async () => {
+      const code = await terminate(child, exited);
+      rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    })();
+    return stopped;
+  };
+  return { url, port: Number(new URL(url).port), stderr: () => stderr, stop, exited };
+}
+
+/**
+ * The URL of a starting server's `listening on http://127.0.0.1:PORT` stdout line. Kills the child and rejects
+ * when no such line comes within `timeoutMs`; rejects when the child exits first.
+ */
+export function listeningUrl(child, { name, timeoutMs, stderr }) {
+  return new Promise((resolveUrl, rejectUrl) => {
     let stdout = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      rejectUrl(new Error(`cloud-emulator printed no "listening on" line within 20 s; stderr:\n${stderr}`));
-    }, 20_000);
+      rejectUrl(new Error(`${name} printed no "listening on" line within ${timeoutMs / 1000} s; stderr:\n${stderr()}`));
+    }, timeoutMs);
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
@@ -66,23 +85,18 @@ export async function startEmulator(options = {}) {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      rejectUrl(new Error(`cloud-emulator exited (${code}) before listening; stderr:\n${stderr}`));
+      rejectUrl(new Error(`${name} exited (${code}) before listening; stdout:\n${stdout}\nstderr:\n${stderr()}`));
     });
   });
+}
 
-  let stopped;
-  const stop = () => {
-    stopped ??= (async () => {
-      child.kill('SIGTERM');
-      const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      const code = await exited;
-      clearTimeout(grace);
-      rmSync(dataDir, { recursive: true, force: true });
-      return code;
-    })();
-    return stopped;
-  };
-  return { url, port: Number(new URL(url).port), stderr: () => stderr, stop, exited };
+/** Stops a server child: SIGTERM, SIGKILL after 5 s; its exit code (`exited` resolves with it). */
+export async function terminate(child, exited) {
+  child.kill('SIGTERM');
+  const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  const code = await exited;
+  clearTimeout(grace);
+  return code;
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
