@@ -193,33 +193,30 @@ fn index_plans_examine_only_candidates() {
         Some(&["k".to_string()]),
     )
     .unwrap();
-    for chunk in 0..5 {
-        let docs: Vec<Value> = (0..1000)
-            .map(|i| json!({"k": (chunk * 1000 + i) % 500, "u": chunk * 1000 + i}))
-            .collect();
-        let body = json!({"collectionName": "big", "data": docs});
+    // An admin action in env "e"; its answer.
+    let admin = |action: Action, body: Value| {
         execute(
             &store,
             &Caller::Admin,
             "e",
-            Action::Add,
+            action,
             body.as_object().unwrap(),
             0,
         )
-        .unwrap();
+        .unwrap()
+    };
+    for chunk in 0..5 {
+        let docs: Vec<Value> = (0..1000)
+            .map(|i| json!({"k": (chunk * 1000 + i) % 500, "u": chunk * 1000 + i}))
+            .collect();
+        admin(Action::Add, json!({"collectionName": "big", "data": docs}));
     }
     let run = |query: Value| {
         let before = store.documents_examined();
-        let body = json!({"collectionName": "big", "query": query, "limit": 1000});
-        let answer = execute(
-            &store,
-            &Caller::Admin,
-            "e",
+        let answer = admin(
             Action::Query,
-            body.as_object().unwrap(),
-            0,
-        )
-        .unwrap();
+            json!({"collectionName": "big", "query": query, "limit": 1000}),
+        );
         (
             answer["total"].as_u64().unwrap(),
             store.documents_examined() - before,
@@ -245,16 +242,10 @@ fn index_plans_examine_only_candidates() {
         (1, 5000),
         "an unindexed field scans the collection"
     );
-    let body = json!({"collectionName": "big", "query": {"u": 4321}, "limit": 1});
-    let answer = execute(
-        &store,
-        &Caller::Admin,
-        "e",
+    let answer = admin(
         Action::Query,
-        body.as_object().unwrap(),
-        0,
-    )
-    .unwrap();
+        json!({"collectionName": "big", "query": {"u": 4321}, "limit": 1}),
+    );
     let id = answer["data"]["list"][0]["_id"].clone();
     assert_eq!(run(json!({"_id": id})), (1, 1), "_id reads one document");
 }
