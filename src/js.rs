@@ -115,15 +115,15 @@ pub fn set(target: &JsValue, key: &str, value: &JsValue) {
 /// A fresh random lowercase hex string of `len` digits (ids, not secrets).
 pub fn random_hex(len: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(len);
+    let mut digits = vec![0u8; len];
     // One Math.random() gives 52 random bits: 13 hex digits per crossing of the JS boundary.
     let mut bits = 0u64;
-    for i in 0..len {
+    for (i, digit) in digits.iter_mut().enumerate() {
         if i % 13 == 0 {
             bits = (js_sys::Math::random() * (1u64 << 52) as f64) as u64;
         }
-        out.push(HEX[(bits & 0xf) as usize] as char);
+        *digit = HEX[(bits & 0xf) as usize];
         bits >>= 4;
     }
-    out
+    String::from_utf8(digits).unwrap_or_default()
 }

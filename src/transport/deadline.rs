@@ -1,7 +1,8 @@
 //! Request timeouts from ONE shared timer. Arming a `setTimeout` (and a closure for it) per request
 //! measurably slowed every call; here a request only records its deadline, and the single timer is
 //! re-armed only when a new deadline is earlier than the armed one (never, with the usual uniform
-//! timeout). The timer is cleared whenever nothing is in flight, so Node can exit.
+//! timeout). The timer stays armed when nothing is in flight (re-arming it on every call of a
+//! sequential loop was measurable) but is unref'd in Node, so it never keeps a process alive.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -10,6 +11,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::js::{self, AbortController};
+
+// `setTimeout` whose timer does not keep Node's event loop alive (`unref`; browsers have no such
+// notion and return a number).
+#[wasm_bindgen(inline_js = "export function setUnrefTimeout(callback, ms) {
+  const timer = setTimeout(callback, ms);
+  if (typeof timer === 'object' && timer !== null && typeof timer.unref === 'function') timer.unref();
+  return timer;
+}")]
+extern "C" {
+    #[wasm_bindgen(js_name = setUnrefTimeout)]
+    fn set_unref_timeout(callback: &js_sys::Function, ms: u32) -> JsValue;
+}
 
 /// One request's stake in the timer: its controller and whether the deadline passed.
 pub struct Deadline {
@@ -71,17 +84,15 @@ impl Scheduler {
         }
         let on_fire = self.on_fire.get_or_insert_with(|| Closure::new(fire));
         let delay = (at - js_sys::Date::now()).max(0.0).ceil() as u32;
-        let timer = js::set_timeout(on_fire.as_ref().unchecked_ref(), delay);
+        let timer = set_unref_timeout(on_fire.as_ref().unchecked_ref(), delay);
         self.armed = Some((at, timer));
     }
 
     fn released(&mut self) {
         self.in_flight -= 1;
         if self.in_flight == 0 {
+            // The armed timer fires once for nothing (or serves the next requests' deadlines).
             self.entries.clear();
-            if let Some((_, timer)) = self.armed.take() {
-                js::clear_timeout(&timer);
-            }
         } else if self.entries.len() >= 64 && self.entries.len().is_power_of_two() {
             // Finished requests leave dead entries until the timer fires; prune them now and then.
             self.entries.retain(|(_, entry)| entry.strong_count() > 0);

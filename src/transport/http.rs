@@ -24,32 +24,55 @@ pub struct HttpResponse {
 /// Aborts the fetch when dropped before it finished; knows whether the shared timer aborted it.
 pub struct AbortGuard {
     controller: AbortController,
-    deadline: Rc<Deadline>,
-    // Set once the body is read: the fetch is over and aborting it would only build a throwaway
-    // AbortError (a measurable cost on every call).
-    finished: bool,
+    // How many requests used `controller` (see `SPARE`).
+    uses: u32,
+    // Released once the request finished, so a late timer can never abort a reused controller.
+    deadline: Option<Rc<Deadline>>,
+}
+
+/// Requests one `AbortController` serves at most (one at a time, see `SPARE`).
+const CONTROLLER_USES: u32 = 16;
+
+thread_local! {
+    // The controller of the last request that finished without being aborted, ready for the next one.
+    // A fresh signal per request was the largest single cost left in a call (Node's createAbortSignal
+    // plus fetch's setMaxListeners on every new signal, bench/overhead.mjs). Sharing a never-aborted
+    // signal between requests that do not overlap is harmless: aborting it later only reaches the one
+    // request in flight (finished fetches ignore it). Fetch keeps one listener per request on the
+    // signal until the request is garbage-collected, hence the bound on reuse.
+    static SPARE: std::cell::RefCell<Option<(AbortController, u32)>> = const { std::cell::RefCell::new(None) };
 }
 
 impl AbortGuard {
     /// A controller for one request, aborted by the shared timer after `timeout_ms`.
     pub fn new(timeout_ms: u32) -> Self {
-        let controller = AbortController::new();
+        let (controller, uses) = SPARE
+            .with(|spare| spare.borrow_mut().take())
+            .unwrap_or_else(|| (AbortController::new(), 0));
         let deadline = deadline::register(controller.clone().unchecked_into(), timeout_ms);
         AbortGuard {
             controller,
-            deadline,
-            finished: false,
+            uses: uses + 1,
+            deadline: Some(deadline),
         }
     }
 
-    /// Marks the request as over: dropping the guard then no longer aborts anything.
+    /// Marks the request as over: dropping the guard then aborts nothing, the timer forgets it and
+    /// its controller may serve the next request.
     pub fn finish(&mut self) {
-        self.finished = true;
+        if self.deadline.take().is_some() && self.uses < CONTROLLER_USES {
+            let controller: AbortController = self.controller.clone().unchecked_into();
+            SPARE.with(|spare| *spare.borrow_mut() = Some((controller, self.uses)));
+        }
     }
 
     /// The failure for a rejected fetch: `Timeout` when the shared timer aborted it.
     pub fn failure(&self, error: &JsValue) -> Failure {
-        if self.deadline.timed_out() {
+        if self
+            .deadline
+            .as_ref()
+            .is_some_and(|deadline| deadline.timed_out())
+        {
             Failure::Timeout
         } else {
             Failure::Network(describe_js_error(error))
@@ -59,8 +82,9 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        if !self.finished {
-            // The future was dropped (or failed) mid-flight: cancel the fetch.
+        if self.deadline.is_some() {
+            // The future was dropped (or failed) mid-flight: cancel the fetch. Its controller is
+            // never reused.
             self.controller.abort();
         }
     }
@@ -71,10 +95,7 @@ impl Drop for AbortGuard {
 pub fn header_lines(headers: &[(&str, &str)]) -> String {
     let mut lines = String::with_capacity(128);
     for (name, value) in headers {
-        lines.push_str(name);
-        lines.push('\n');
-        lines.push_str(value);
-        lines.push('\n');
+        lines.extend([*name, "\n", *value, "\n"]);
     }
     lines
 }
