@@ -57,7 +57,28 @@ const AGGREGATE_OPERATORS =
   'substr substrBytes substrCP subtract sum switch toBool toDate toDecimal toDouble toInt toLong toObjectId ' +
   'toString toLower toUpper trim trunc type week year zip';
 
+// Builder methods the wasm exports as one `_call(index, …)` per class; the index is the position in
+// these lists, which are the `*_METHODS` constants of src/database/bindings.rs (a native test compares).
+const DATABASE_METHODS = 'collection serverDate RegExp';
+const QUERY_METHODS = 'where orderBy limit skip field get count update remove doc add aggregate';
+const DOCUMENT_METHODS = 'field get set update remove';
+
+function defineCalls(Class, names) {
+  names.split(' ').forEach((name, index) => {
+    Object.defineProperty(Class.prototype, name, {
+      value: function (first, second) {
+        return this._call(index, first, second);
+      },
+      writable: true,
+      configurable: true,
+    });
+  });
+}
+
 function installDatabaseStatics() {
+  defineCalls(glue.Database, DATABASE_METHODS);
+  defineCalls(glue.Query, QUERY_METHODS);
+  defineCalls(glue.DocumentReference, DOCUMENT_METHODS);
   const command = { project: { slice: (value) => glue.makeCommand('project.slice', [value]) }, aggregate: {} };
   for (const name of COMMANDS.split(' ')) command[name] = (...args) => glue.makeCommand(name, args);
   for (const name of AGGREGATE_OPERATORS.split(' ')) {

@@ -66,6 +66,11 @@ fn throw(api: &str, failure: Failure) -> JsValue {
     failure.into_error(api).to_js()
 }
 
+/// A `_call` index the shim never sends (only reachable by calling `_call` by hand).
+fn unknown_method(api: &str, method: u32) -> JsValue {
+    throw(api, Failure::type_error(format!("no method #{method}")))
+}
+
 fn value_of(value: &JsValue) -> Result<Value, Failure> {
     convert::to_value_or_null(value).map_err(convert_failure)
 }
@@ -468,6 +473,9 @@ pub struct Database {
     core: Rc<DbCore>,
 }
 
+/// Database's JS methods in `_call` index order (pkg-template/index.js defines them from it).
+pub const DATABASE_METHODS: &str = "collection serverDate RegExp";
+
 #[wasm_bindgen]
 impl Database {
     /// The config passed to `database()` (or `{}`).
@@ -476,6 +484,19 @@ impl Database {
         self.core.config.clone()
     }
 
+    /// `db.<method>(argument)` for the methods of [`DATABASE_METHODS`], by index (one export, not three).
+    #[wasm_bindgen(js_name = _call)]
+    pub fn call(&self, method: u32, argument: JsValue) -> Result<JsValue, JsValue> {
+        match method {
+            0 => self.collection(argument).map(Into::into),
+            1 => self.server_date(argument).map(Into::into),
+            2 => self.reg_exp(argument).map(Into::into),
+            _ => Err(unknown_method("db", method)),
+        }
+    }
+}
+
+impl Database {
     /// `db.collection(name)`: throws -401003 when the name is missing or empty.
     pub fn collection(&self, name: JsValue) -> Result<Query, JsValue> {
         let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
@@ -498,7 +519,6 @@ impl Database {
     }
 
     /// `db.serverDate({ offset })` (offset in ms, default 0).
-    #[wasm_bindgen(js_name = serverDate)]
     pub fn server_date(&self, options: JsValue) -> Result<ServerDate, JsValue> {
         let offset = js::get(&options, "offset");
         let offset = if offset.is_undefined() {
@@ -519,7 +539,6 @@ impl Database {
     }
 
     /// `db.RegExp({ regexp, options })`.
-    #[wasm_bindgen(js_name = RegExp)]
     pub fn reg_exp(&self, options: JsValue) -> Result<DbRegExp, JsValue> {
         let api = "db.RegExp";
         let regexp = js::get_string(&options, "regexp")
@@ -868,62 +887,6 @@ fn projection_json(api: &str, projection: &JsValue) -> Result<String, JsValue> {
     }
 }
 
-macro_rules! query_methods {
-    ($class:ident) => {
-        #[wasm_bindgen]
-        impl $class {
-            /// `where(condition)`: a new Query; a second `where` is AND-ed with the first.
-            #[wasm_bindgen(js_name = "where")]
-            pub fn where_(&self, condition: JsValue) -> Result<Query, JsValue> {
-                self.state.where_(condition).map(|state| Query { state })
-            }
-
-            /// `orderBy(fieldPath, 'asc' | 'desc')`: a new Query.
-            #[wasm_bindgen(js_name = orderBy)]
-            pub fn order_by(&self, field: JsValue, direction: JsValue) -> Result<Query, JsValue> {
-                self.state
-                    .order_by(field, direction)
-                    .map(|state| Query { state })
-            }
-
-            /// `limit(n)`: a new Query (the client sends at most 20).
-            pub fn limit(&self, value: JsValue) -> Result<Query, JsValue> {
-                self.state.limit(value).map(|state| Query { state })
-            }
-
-            /// `skip(n)`: a new Query.
-            pub fn skip(&self, value: JsValue) -> Result<Query, JsValue> {
-                self.state.skip(value).map(|state| Query { state })
-            }
-
-            /// `field(projection)`: a new Query.
-            pub fn field(&self, projection: JsValue) -> Result<Query, JsValue> {
-                self.state.field(projection).map(|state| Query { state })
-            }
-
-            /// `get(options?)` → `{ data, errMsg: 'collection.get:ok' }`.
-            pub fn get(&self, options: JsValue) -> Result<JsValue, JsValue> {
-                self.state.get(options)
-            }
-
-            /// `count(options?)` → `{ total, errMsg: 'collection.count:ok' }`.
-            pub fn count(&self, options: JsValue) -> Result<JsValue, JsValue> {
-                self.state.count(options)
-            }
-
-            /// `update({ data })` on every matching document → `{ stats: { updated } }`.
-            pub fn update(&self, options: JsValue) -> Result<JsValue, JsValue> {
-                self.state.update(options)
-            }
-
-            /// `remove()` of every matching document → `{ stats: { removed } }`.
-            pub fn remove(&self, options: JsValue) -> Result<JsValue, JsValue> {
-                self.state.remove(options)
-            }
-        }
-    };
-}
-
 /// `db.collection(name)` and what `where` / `orderBy` / `limit` / `skip` / `field` return. One class
 /// serves both (each exported method costs wasm size); `doc`/`add`/`aggregate` act on the collection.
 #[wasm_bindgen]
@@ -931,14 +894,86 @@ pub struct Query {
     state: QueryState,
 }
 
-query_methods!(Query);
+/// Query's JS methods in `_call` index order; pkg-template/index.js defines them from this very list.
+pub const QUERY_METHODS: &str =
+    "where orderBy limit skip field get count update remove doc add aggregate";
 
 #[wasm_bindgen]
 impl Query {
+    /// `query.<method>(first, second)` for the methods of [`QUERY_METHODS`], by index: one export instead
+    /// of twelve (each export costs wasm shim code and JS glue).
+    #[wasm_bindgen(js_name = _call)]
+    pub fn call(&self, method: u32, first: JsValue, second: JsValue) -> Result<JsValue, JsValue> {
+        match method {
+            0 => self.where_(first).map(Into::into),
+            1 => self.order_by(first, second).map(Into::into),
+            2 => self.limit(first).map(Into::into),
+            3 => self.skip(first).map(Into::into),
+            4 => self.field(first).map(Into::into),
+            5 => self.get(first),
+            6 => self.count(first),
+            7 => self.update(first),
+            8 => self.remove(first),
+            9 => self.doc(first).map(Into::into),
+            10 => self.add(first),
+            11 => Ok(self.aggregate().into()),
+            _ => Err(unknown_method("collection", method)),
+        }
+    }
+
     /// The collection name.
     #[wasm_bindgen(getter, js_name = collectionName)]
     pub fn collection_name(&self) -> String {
         self.state.collection.to_string()
+    }
+}
+
+impl Query {
+    /// `where(condition)`: a new Query; a second `where` is AND-ed with the first.
+    pub fn where_(&self, condition: JsValue) -> Result<Query, JsValue> {
+        self.state.where_(condition).map(|state| Query { state })
+    }
+
+    /// `orderBy(fieldPath, 'asc' | 'desc')`: a new Query.
+    pub fn order_by(&self, field: JsValue, direction: JsValue) -> Result<Query, JsValue> {
+        self.state
+            .order_by(field, direction)
+            .map(|state| Query { state })
+    }
+
+    /// `limit(n)`: a new Query (the client sends at most 20).
+    pub fn limit(&self, value: JsValue) -> Result<Query, JsValue> {
+        self.state.limit(value).map(|state| Query { state })
+    }
+
+    /// `skip(n)`: a new Query.
+    pub fn skip(&self, value: JsValue) -> Result<Query, JsValue> {
+        self.state.skip(value).map(|state| Query { state })
+    }
+
+    /// `field(projection)`: a new Query.
+    pub fn field(&self, projection: JsValue) -> Result<Query, JsValue> {
+        self.state.field(projection).map(|state| Query { state })
+    }
+
+    /// `get(options?)` → `{ data, errMsg: 'collection.get:ok' }`.
+    pub fn get(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        self.state.get(options)
+    }
+
+    /// `count(options?)` → `{ total, errMsg: 'collection.count:ok' }`.
+    pub fn count(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        self.state.count(options)
+    }
+
+    /// `update({ data })` on every matching document → `{ stats: { updated } }`.
+    pub fn update(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        self.state.update(options)
+    }
+
+    /// `remove()` of every matching document → `{ stats: { removed } }`.
+    pub fn remove(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        self.state.remove(options)
     }
 
     /// `doc(id)`: throws when `id` is missing (`collection.doc:fail … docId must not be empty`).
@@ -1011,6 +1046,9 @@ impl DocumentReference {
     }
 }
 
+/// DocumentReference's JS methods in `_call` index order (pkg-template/index.js defines them from it).
+pub const DOCUMENT_METHODS: &str = "field get set update remove";
+
 #[wasm_bindgen]
 impl DocumentReference {
     /// The document id.
@@ -1019,6 +1057,21 @@ impl DocumentReference {
         self.id.clone()
     }
 
+    /// `doc.<method>(options)` for the methods of [`DOCUMENT_METHODS`], by index (one export, not five).
+    #[wasm_bindgen(js_name = _call)]
+    pub fn call(&self, method: u32, options: JsValue) -> Result<JsValue, JsValue> {
+        match method {
+            0 => self.field(options).map(Into::into),
+            1 => self.get(options),
+            2 => self.set(options),
+            3 => self.update(options),
+            4 => self.remove(options),
+            _ => Err(unknown_method("document", method)),
+        }
+    }
+}
+
+impl DocumentReference {
     /// `field(projection)`: the projection for the following `get`.
     pub fn field(&self, projection: JsValue) -> Result<DocumentReference, JsValue> {
         let projection = projection_json("document.field", &projection)?;
@@ -1249,5 +1302,25 @@ impl Aggregate {
                 Ok(ok_result(api, &[("list", list.into())]))
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shim defines the `_call` methods from the same lists: an index means the same method on both
+    /// sides.
+    #[test]
+    fn shim_lists_the_call_methods_in_index_order() {
+        let shim = include_str!("../../pkg-template/index.js");
+        for (name, list) in [
+            ("DATABASE_METHODS", DATABASE_METHODS),
+            ("QUERY_METHODS", QUERY_METHODS),
+            ("DOCUMENT_METHODS", DOCUMENT_METHODS),
+        ] {
+            let line = format!("const {name} = '{list}';");
+            assert!(shim.contains(&line), "pkg-template/index.js lacks {line}");
+        }
     }
 }
