@@ -47,6 +47,7 @@ impl Callbacks {
 }
 
 /// Whether `options` selects callback style.
+#[cfg_attr(not(feature = "storage"), allow(dead_code))]
 pub fn has_callbacks(options: &JsValue) -> bool {
     Callbacks::of(options).is_some()
 }
@@ -54,6 +55,7 @@ pub fn has_callbacks(options: &JsValue) -> bool {
 /// Runs `call` and delivers its outcome in the style `options` asks for. Callbacks always run
 /// asynchronously (from the microtask queue), `success`→`complete` or `fail`→`complete`; an exception
 /// thrown by a callback is logged and goes nowhere else.
+#[cfg_attr(not(any(feature = "storage", feature = "database")), allow(dead_code))]
 pub fn dispatch(
     api: &'static str,
     options: &JsValue,
