@@ -23,6 +23,11 @@ use wasm_bindgen::prelude::*;
 
 use crate::cloud::CloudCore;
 
+// SAFETY: wasm32 here is single-threaded, which `TalckWasm` (talc's allocator over `memory.grow`) assumes.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 #[cfg(feature = "database")]
 pub use database::bindings as db;
 
