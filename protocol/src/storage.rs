@@ -65,7 +65,9 @@ pub fn validate_cloud_path(path: &str) -> Result<(), CloudPathError> {
     if path.starts_with('/') {
         return Err(CloudPathError::LeadingSlash);
     }
-    if path.contains("//") {
+    // A byte scan, not `contains("//")`: a `&str` pattern search brings core's panicking slice code
+    // (~4 KB) into the SDK's wasm.
+    if path.as_bytes().windows(2).any(|pair| pair == b"//") {
         return Err(CloudPathError::DoubleSlash);
     }
     if path.bytes().any(|b| b < 0x20 || b == 0x7f) {
