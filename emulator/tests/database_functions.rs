@@ -181,8 +181,9 @@ async fn import_then_export_round_trips() {
 
 #[test]
 fn index_plans_examine_only_candidates() {
-    use cloud_emulator::database::service::{ensure_collection, execute, Action, Caller};
+    use cloud_emulator::database::service::{ensure_collection, execute, Action};
     use cloud_emulator::database::store::DocStore;
+    use cloud_emulator::database::Caller;
     let dir = tempfile::tempdir().unwrap();
     let store = DocStore::open(dir.path()).unwrap();
     ensure_collection(

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use super::aggregate;
 use super::error::{DbError, DbResult};
-use super::rules::{self, Decision, Operation, Rules, UserCtx};
+use super::rules::{self, Caller, Decision, Operation, Rules, UserCtx};
 use super::store::{id_key, new_id, plan_query, with_id_first, CollectionMeta, DocStore, Txn};
 use super::{
     apply_update, apply_upsert_insert, is_operator_update, prepare_document, replace_document,
@@ -42,15 +42,6 @@ pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 1000;
 /// Deepest nesting accepted in a query or update document.
 pub const MAX_QUERY_DEPTH: usize = 32;
-
-/// Who is calling.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// The admin credential: no rules apply.
-    Admin,
-    /// A signed-in client.
-    User(UserCtx),
-}
 
 /// The database actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //! An array field sorts by its smallest element ascending and its largest descending; an empty array
 //! sorts before null; a missing field sorts as null.
 
-use super::error::{DbError, DbResult};
-use super::matcher::NearQuery;
-use super::value::{compare_values, path_candidates};
+use crate::error::{DbError, DbResult};
+use crate::matcher::NearQuery;
+use crate::value::{compare_values, path_candidates};
 use serde_json::Value;
 use std::cmp::Ordering;
 

@@ -4,7 +4,7 @@
 //! < MaxKey. Numbers compare numerically whatever their representation (1 == 1.0), strings by bytes,
 //! objects pair by pair in key order, arrays element by element.
 
-use super::ejson;
+use crate::ejson;
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
 

@@ -1,7 +1,7 @@
 //! The engine driven by the exact `query` / `data` / `order` payloads the official SDK sent
 //! (shared/reference/captures, protocol.md §5.3–5.5), as the storage layer will call it.
 
-use cloud_emulator::database::{
+use cloud_engine::{
     apply_update, prepare_document, replace_document, sort_by_distance, Matcher, Projection,
     SortSpec,
 };

@@ -4,8 +4,8 @@
 //! Not supported: the positional `arr.$` form (it needs the query's matched element) — rejected with
 //! `DATABASE_INVALID_OPERRATOR`.
 
-use super::error::{DbError, DbResult};
-use super::matcher::ElementCondition;
+use crate::error::{DbError, DbResult};
+use crate::matcher::ElementCondition;
 use serde_json::{Map, Value};
 
 /// A compiled projection.

@@ -1,9 +1,7 @@
 //! Property tests of the document engine: complements, equivalences, order laws and round trips.
 
-use cloud_emulator::database::value::{get_path, split_path};
-use cloud_emulator::database::{
-    apply_update, compare_values, values_equal, Matcher, Projection, SortSpec,
-};
+use cloud_engine::value::{get_path, split_path};
+use cloud_engine::{apply_update, compare_values, values_equal, Matcher, Projection, SortSpec};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;

@@ -2,9 +2,9 @@
 //! `$eq $ne $gt $gte $lt $lte $cmp $and $or $not $add $subtract $multiply $divide $ifNull $size $literal`,
 //! field paths `"$a.b"`, `"$$ROOT"`/`"$$CURRENT"`, and literals (arrays and objects evaluated inside).
 
-use super::ejson;
-use super::error::{DbError, DbResult};
-use super::value::compare_values;
+use crate::ejson;
+use crate::error::{DbError, DbResult};
+use crate::value::compare_values;
 use serde_json::{Map, Number, Value};
 use std::cmp::Ordering;
 

@@ -17,7 +17,7 @@
 //! Planning ([`plan_query`]): an `_id` equality or `$in` reads the documents by primary key; else the
 //! first declared index with an equality, `$in` or range condition on scalars (numbers, strings,
 //! booleans, dates) gives the candidates; else the collection is scanned. Candidates are always re-checked
-//! by the full [`Matcher`](super::Matcher), so the index only has to give a superset.
+//! by the full [`Matcher`](crate::Matcher), so the index only has to give a superset.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,9 +28,9 @@ use cloud_protocol::codes;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
 
-use super::ejson;
-use super::error::{DbError, DbResult};
-use super::value::{path_candidates, split_path};
+use crate::ejson;
+use crate::error::{DbError, DbResult};
+use crate::value::{path_candidates, split_path};
 
 /// Name of the document database inside the data dir.
 pub const DATABASE_FILE: &str = "database.sqlite3";
@@ -73,7 +73,7 @@ pub struct CollectionMeta {
     pub env: String,
     /// Its name.
     pub name: String,
-    /// Its permission rules (see [`super::rules`]).
+    /// Its permission rules (see [`crate::rules`]).
     pub rules: Value,
     /// Declared single-field indexes (dotted paths).
     pub indexes: Vec<String>,

@@ -6,11 +6,11 @@
 //! path or on a path and its prefix are rejected, and any error leaves the document unchanged (the
 //! functions return a new document).
 
-use super::ejson;
-use super::error::{DbError, DbResult};
-use super::matcher::ElementCondition;
-use super::sort::SortSpec;
-use super::value::{array_index, compare_values, get_path, values_equal};
+use crate::ejson;
+use crate::error::{DbError, DbResult};
+use crate::matcher::ElementCondition;
+use crate::sort::SortSpec;
+use crate::value::{array_index, compare_values, get_path, values_equal};
 use serde_json::{Map, Number, Value};
 use std::cmp::Ordering;
 

@@ -24,8 +24,8 @@
 
 use serde_json::{Map, Value};
 
-use super::error::{DbError, DbResult};
-use super::value::{compare_values, get_path, values_equal};
+use crate::error::{DbError, DbResult};
+use crate::value::{compare_values, get_path, values_equal};
 use cloud_protocol::codes;
 
 /// The four presets.
@@ -76,6 +76,15 @@ pub enum Operation {
     Update,
     /// Remove.
     Delete,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The admin credential: no rules apply.
+    Admin,
+    /// A signed-in client.
+    User(UserCtx),
 }
 
 /// A client caller.
@@ -261,8 +270,8 @@ pub fn equality_constraints(query: &Value) -> Map<String, Value> {
             }
             let literal = match value {
                 Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
-                    if super::ejson::is_literal_object(value)
-                        && super::ejson::regex_literal(value).is_none()
+                    if crate::ejson::is_literal_object(value)
+                        && crate::ejson::regex_literal(value).is_none()
                     {
                         Some(value)
                     } else if ops.len() == 1 {

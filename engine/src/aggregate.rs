@@ -13,14 +13,14 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Number, Value};
 
-use super::ejson;
-use super::error::{DbError, DbResult};
-use super::expr::Expr;
-use super::rules::{self, Decision, Operation, Rules};
-use super::service::Caller;
-use super::store::{plan_query, Txn};
-use super::value::{compare_values, path_candidates, split_path, values_equal};
-use super::{resolve_server_dates, Matcher, Projection, SortSpec};
+use crate::ejson;
+use crate::error::{DbError, DbResult};
+use crate::expr::Expr;
+use crate::rules::Caller;
+use crate::rules::{self, Decision, Operation, Rules};
+use crate::store::{plan_query, Txn};
+use crate::value::{compare_values, path_candidates, split_path, values_equal};
+use crate::{resolve_server_dates, Matcher, Projection, SortSpec};
 
 /// Most stages in one pipeline.
 pub const MAX_STAGES: usize = 64;
@@ -282,7 +282,7 @@ fn project(spec: &Value, docs: Vec<Value>) -> DbResult<Vec<Value>> {
             }
             for (path, expr) in &parts {
                 let value = match expr {
-                    None => super::value::get_path(&doc, path).cloned(),
+                    None => crate::value::get_path(&doc, path).cloned(),
                     Some(expr) => expr.eval(&doc)?,
                 };
                 if let Some(value) = value {
@@ -517,7 +517,7 @@ fn unwind(spec: &Value, docs: Vec<Value>) -> DbResult<Vec<Value>> {
     let components = split_path(path);
     let mut out = Vec::new();
     for doc in docs {
-        match super::value::get_path(&doc, &components).cloned() {
+        match crate::value::get_path(&doc, &components).cloned() {
             Some(Value::Array(items)) if !items.is_empty() => {
                 for (i, item) in items.into_iter().enumerate() {
                     let mut copy = doc.clone();
@@ -574,7 +574,7 @@ fn lookup(
     let filter = read_filter(&meta.rules, caller, &json!({}))?;
     let matcher = Matcher::new(&filter.unwrap_or_else(|| json!({})))?;
     let mut foreign_docs = Vec::new();
-    t.scan(meta.cid, &super::store::Plan::Scan, &mut |stored| {
+    t.scan(meta.cid, &crate::store::Plan::Scan, &mut |stored| {
         if matcher.matches(&stored.doc)? {
             foreign_docs.push(stored.doc);
         }

@@ -4,11 +4,11 @@
 //! whole array or any element; `null` matches missing fields; `$ne`/`$nin`/`$not` are complements and so
 //! match missing fields; range operators only compare values of the same type class.
 
-use super::ejson;
-use super::error::{DbError, DbResult};
-use super::expr::{truthy, Expr};
-use super::geo::{self, Geometry, Polygon, Position, EARTH_RADIUS_M};
-use super::value::{compare_values, path_candidates, type_class, values_equal, TypeClass};
+use crate::ejson;
+use crate::error::{DbError, DbResult};
+use crate::expr::{truthy, Expr};
+use crate::geo::{self, Geometry, Polygon, Position, EARTH_RADIUS_M};
+use crate::value::{compare_values, path_candidates, type_class, values_equal, TypeClass};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;

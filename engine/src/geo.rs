@@ -7,7 +7,7 @@
 //! antimeridian are not supported. Distances (`$centerSphere`, `$nearSphere`) are true spherical
 //! distances (haversine) on MongoDB's earth radius.
 
-use super::error::{DbError, DbResult};
+use crate::error::{DbError, DbResult};
 use serde_json::Value;
 
 /// The earth radius MongoDB uses for spherical geometry, in metres.
