@@ -24,6 +24,8 @@ use crate::database::{resolve_server_dates, DbError, DbResult, Matcher};
 pub const DETACHED_TTL: Duration = Duration::from_secs(60);
 /// Most watches on one socket.
 pub const MAX_WATCHES_PER_CONNECTION: usize = 5000;
+/// Most watch sessions on the server (attached or waiting for a resume).
+pub const MAX_SESSIONS: usize = 50_000;
 /// Largest `limit` of a watch (as `get()`'s largest page).
 pub const MAX_WATCH_LIMIT: u64 = 1000;
 
@@ -401,6 +403,12 @@ impl Dispatcher {
             return Err(WatchError::new(
                 "SYS_ERR",
                 format!("at most {MAX_WATCHES_PER_CONNECTION} watches per connection"),
+            ));
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            return Err(WatchError::new(
+                "SYS_ERR",
+                format!("at most {MAX_SESSIONS} watches on this emulator"),
             ));
         }
         let spec = self.spec(&request.user, &request.data)?;
