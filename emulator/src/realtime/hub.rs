@@ -154,6 +154,8 @@ pub enum Command {
     Detach(u64),
     /// Reply with the number of live sessions (for tests and benchmarks).
     Stats(std::sync::mpsc::Sender<usize>),
+    /// The server stopped: end the thread (dropping every session and its handle on the store).
+    Shutdown,
 }
 
 /// A protocol error answered as an `ERROR` frame.
@@ -292,6 +294,7 @@ impl Dispatcher {
         let mut last_sweep = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(Command::Shutdown) => return,
                 Ok(command) => self.handle(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -340,6 +343,7 @@ impl Dispatcher {
             Command::Stats(reply) => {
                 let _ = reply.send(self.sessions.len());
             }
+            Command::Shutdown => {}
         }
     }
 

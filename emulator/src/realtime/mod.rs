@@ -91,6 +91,12 @@ impl Realtime {
         connections.len()
     }
 
+    /// Drops every socket and stops the dispatcher (when the server stops).
+    pub fn shutdown(&self) {
+        self.drop_connections();
+        self.command(Command::Shutdown);
+    }
+
     /// Open sockets and live watch sessions (attached or waiting for a resume).
     pub fn stats(&self) -> (usize, usize) {
         let sockets = self
