@@ -150,8 +150,20 @@ async fn captured_sdk_requests_against_seeded_todos() {
     let inserted = db.add(&token, "todos", Value::Array(seed)).await;
     assert_eq!(inserted["insertedIds"].as_array().unwrap().len(), 21);
 
-    // 23: the full WHERE query: regex, dates, dotted paths, $and, order desc, offset 10, projection mixing.
-    let answer = db.ok(&token, fixture(23, "todos")).await;
+    // 23: the full WHERE query: regex, dates, dotted paths, $and, order desc, offset 10. Its projection
+    // mixes inclusion and exclusion ({a: 1, b: 0}), which MongoDB (and so CloudBase) refuses.
+    let mixed = db.call(&token, fixture(23, "todos")).await;
+    assert_eq!(mixed["code"], "INVALID_PARAM", "{mixed}");
+    assert!(
+        mixed["message"]
+            .as_str()
+            .unwrap()
+            .contains("Cannot do exclusion on field b"),
+        "{mixed}"
+    );
+    let mut inclusion_only = fixture(23, "todos");
+    inclusion_only["projection"] = json!({"a": 1});
+    let answer = db.ok(&token, inclusion_only).await;
     assert_eq!(
         answer["data"]["list"],
         json!([{"_id": "m1", "a": 1}, {"_id": "m0", "a": 1}])

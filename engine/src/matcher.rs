@@ -952,6 +952,21 @@ mod tests {
     }
 
     #[test]
+    fn null_through_an_empty_array() {
+        // MongoDB 4.4 (jstests/core/dotted_path_in_null.js): only document elements lacking the field
+        // are "missing"; an empty array yields no value at all.
+        let empty = json!({"items": []});
+        assert!(!m(json!({"items.q": null}), empty.clone()));
+        assert!(!m(json!({"items.q": {"$eq": null}}), empty.clone()));
+        assert!(!m(json!({"items.q": {"$in": [null]}}), empty.clone()));
+        assert!(m(json!({"items.q": {"$ne": null}}), empty.clone()));
+        assert!(m(json!({"items.q": {"$nin": [null]}}), empty.clone()));
+        assert!(m(json!({"items.q": {"$exists": false}}), empty));
+        assert!(m(json!({"a.b": null}), json!({"a": [{}, {"b": 5}]})));
+        assert!(!m(json!({"a.b": null}), json!({"a": [5, {"b": 5}]})));
+    }
+
+    #[test]
     fn ne_and_nin_match_missing() {
         assert!(m(json!({"q": {"$ne": 20}}), json!({"x": 1})));
         assert!(m(json!({"q": {"$nin": [5, 15]}}), json!({"x": 1})));

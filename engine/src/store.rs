@@ -224,6 +224,16 @@ fn eq_range(key: Vec<u8>) -> KeyRange {
     }
 }
 
+/// True when no other number shares `value`'s index key (|n| < 2^53; non-numbers always).
+fn exact_key_bound(value: &Value) -> bool {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let number = match ejson::date_number(value) {
+        Some(ms) => ms.as_f64(),
+        None => value.as_f64(),
+    };
+    number.is_none_or(|n| n.abs() < EXACT)
+}
+
 /// The range of one field condition (`5`, `{"$eq":5}`, `{"$in":[…]}`, `{"$gt":1,"$lte":9}`), if servable.
 fn condition_ranges(condition: &Value) -> Option<Vec<KeyRange>> {
     let Value::Object(ops) = condition else {
@@ -247,7 +257,9 @@ fn condition_ranges(condition: &Value) -> Option<Vec<KeyRange>> {
     let mut lower: Option<(Vec<u8>, bool)> = None;
     let mut upper: Option<(Vec<u8>, bool)> = None;
     for (op, value) in ops {
-        let inclusive = matches!(op.as_str(), "$gte" | "$lte");
+        // Number and date keys are f64: integers of magnitude ≥ 2^53 share keys with neighbours, so
+        // a strict bound there would drop them. Such bounds stay inclusive; the matcher re-checks.
+        let inclusive = matches!(op.as_str(), "$gte" | "$lte") || !exact_key_bound(value);
         match op.as_str() {
             "$gt" | "$gte" => lower = Some((servable(value)?, inclusive)),
             "$lt" | "$lte" => upper = Some((servable(value)?, inclusive)),
@@ -821,6 +833,43 @@ mod tests {
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(index_key(Some(&json!(1))), index_key(Some(&json!(1.0))));
+    }
+
+    #[test]
+    fn range_bounds_do_not_lose_integers_beyond_2_pow_53() {
+        // 2^53 + 1 and 2^53 share an f64 key: a strict bound on the key would drop the larger one.
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocStore::open(dir.path()).unwrap();
+        let meta = store
+            .write(|t| t.create_collection("e", "c", &json!({}), &["n".to_string()], 0))
+            .unwrap();
+        store
+            .write(|t| {
+                t.insert(&meta, &json!({"_id": "a", "n": 9_007_199_254_740_992_i64}))?;
+                t.insert(&meta, &json!({"_id": "b", "n": 9_007_199_254_740_993_i64}))
+            })
+            .unwrap();
+        for (query, want) in [
+            (json!({"n": {"$gt": 9_007_199_254_740_992_i64}}), vec!["b"]),
+            (json!({"n": {"$lt": 9_007_199_254_740_993_i64}}), vec!["a"]),
+            (json!({"n": 9_007_199_254_740_993_i64}), vec!["b"]),
+        ] {
+            let plan = plan_query(&query, &meta.indexes);
+            assert!(matches!(plan, Plan::Index { .. }), "{query}");
+            let matcher = crate::Matcher::new(&query).unwrap();
+            let mut seen = Vec::new();
+            store
+                .read(|t| {
+                    t.scan(meta.cid, &plan, &mut |s| {
+                        if matcher.matches(&s.doc)? {
+                            seen.push(s.doc["_id"].as_str().unwrap().to_owned());
+                        }
+                        Ok(true)
+                    })
+                })
+                .unwrap();
+            assert_eq!(seen, want, "{query}");
+        }
     }
 
     #[test]

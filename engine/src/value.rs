@@ -193,10 +193,13 @@ fn collect_candidates<'a>(value: &'a Value, path: &[String], out: &mut Vec<Optio
             None => out.push(None),
         },
         Value::Array(items) => {
-            let before = out.len();
+            // MongoDB before 8.x/9.0 (CloudBase runs 4.4): only document elements lacking the field
+            // count as "missing" — an empty array or an array of scalars yields nothing, so
+            // `{"a.b": null}` does not match `{a: []}` (jstests/core/dotted_path_in_null.js).
             if let Some(index) = array_index(head) {
-                if let Some(item) = items.get(index) {
-                    collect_candidates(item, rest, out);
+                match items.get(index) {
+                    Some(item) => collect_candidates(item, rest, out),
+                    None => out.push(None),
                 }
             }
             for item in items {
@@ -208,9 +211,6 @@ fn collect_candidates<'a>(value: &'a Value, path: &[String], out: &mut Vec<Optio
                         None => {}
                     }
                 }
-            }
-            if out.len() == before {
-                out.push(None);
             }
         }
         _ => out.push(None),
@@ -325,7 +325,8 @@ mod tests {
         assert_eq!(path_candidates(&doc, &p("x.y")), vec![Some(&json!(null))]);
         assert_eq!(path_candidates(&doc, &p("x.y.z")), vec![None]);
         assert_eq!(path_candidates(&doc, &p("nope")), vec![None]);
-        assert_eq!(path_candidates(&json!({"a": []}), &p("a.b")), vec![None]);
+        assert!(path_candidates(&json!({"a": []}), &p("a.b")).is_empty());
+        assert!(path_candidates(&json!({"a": [1, 2]}), &p("a.b")).is_empty());
     }
 
     #[test]

@@ -409,26 +409,6 @@ fn select(
     Ok(found)
 }
 
-/// Normalises the SDK's projection: drops exclusions (other than `_id`) when any field is included.
-pub fn normalize_projection(spec: &Value) -> Value {
-    let Value::Object(map) = spec else {
-        return spec.clone();
-    };
-    let is_exclusion = |v: &Value| matches!(v, Value::Bool(false)) || v.as_f64() == Some(0.0);
-    let is_inclusion =
-        |v: &Value| matches!(v, Value::Bool(true)) || v.as_f64().is_some_and(|f| f != 0.0);
-    let includes = map.iter().any(|(k, v)| k != "_id" && is_inclusion(v));
-    if !includes {
-        return spec.clone();
-    }
-    Value::Object(
-        map.iter()
-            .filter(|(k, v)| *k == "_id" || !is_exclusion(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    )
-}
-
 fn query(
     t: &Txn<'_>,
     caller: &Caller,
@@ -449,9 +429,8 @@ fn query(
         None | Some(0) => DEFAULT_LIMIT,
         Some(n) => n.min(MAX_LIMIT),
     };
-    let projection = Projection::new(&normalize_projection(
-        body.get("projection").unwrap_or(&Value::Null),
-    ))?;
+    // `{a: 1, b: 0}` fails as it does on MongoDB (the official SDK sends it for `field({a: true, b: false})`).
+    let projection = Projection::new(body.get("projection").unwrap_or(&Value::Null))?;
     let authorized = authorize(&meta, caller, Operation::Read, query, by_id)?;
     let matcher = Matcher::new(&authorized.query)?;
     let cap = (by_id && !flag(body, "multi", false)?).then_some(1);
@@ -746,16 +725,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn projection_mixing_keeps_inclusions() {
-        assert_eq!(
-            normalize_projection(&json!({"a": 1, "b": 0})),
-            json!({"a": 1})
+    fn projection_mixing_fails_as_on_mongodb() {
+        let err = Projection::new(&json!({"a": 1, "b": 0})).unwrap_err();
+        assert_eq!(err.code, "INVALID_PARAM");
+        assert!(
+            err.message.contains("Cannot do exclusion on field b"),
+            "{}",
+            err.message
         );
-        assert_eq!(
-            normalize_projection(&json!({"a": 1, "_id": 0})),
-            json!({"a": 1, "_id": 0})
-        );
-        assert_eq!(normalize_projection(&json!({"b": 0})), json!({"b": 0}));
+        assert!(Projection::new(&json!({"a": 1, "_id": 0})).is_ok());
+        assert!(Projection::new(&json!({"b": 0})).is_ok());
     }
 
     #[test]
