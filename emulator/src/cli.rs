@@ -77,6 +77,10 @@ struct ServerArgs {
     /// Write the database to DIR/database/ in the --import layout on clean shutdown (needs --env).
     #[arg(long = "export-on-exit", value_name = "DIR")]
     export_on_exit: Option<PathBuf>,
+    /// Bound of each realtime (watch) socket's send queue, in bytes; a client reading slower is
+    /// disconnected with close code 1013 and resumes its watches.
+    #[arg(long = "ws-send-queue-bytes", default_value_t = crate::realtime::DEFAULT_SEND_QUEUE_BYTES)]
+    ws_send_queue_bytes: usize,
 }
 
 impl ServerArgs {
@@ -105,6 +109,7 @@ impl ServerArgs {
             admin_token: crate::config::new_admin_token(),
             import_dir: self.import,
             export_on_exit: self.export_on_exit,
+            ws_send_queue_bytes: self.ws_send_queue_bytes,
         })
     }
 }

@@ -47,6 +47,9 @@ pub struct Config {
     pub import_dir: Option<PathBuf>,
     /// `--export-on-exit DIR`: write `DIR/database/` on clean shutdown.
     pub export_on_exit: Option<PathBuf>,
+    /// Bound of each realtime socket's send queue, in bytes (`--ws-send-queue-bytes`): a client that
+    /// reads slower than its watches produce is disconnected (and resumes) instead.
+    pub ws_send_queue_bytes: usize,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             admin_token: new_admin_token(),
             import_dir: None,
             export_on_exit: None,
+            ws_send_queue_bytes: crate::realtime::DEFAULT_SEND_QUEUE_BYTES,
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Layout: `web` (P1 `/web` envelope and action dispatch), `auth` (tokens, P2 `/auth/v1`, legacy
 //! `auth.*`), `functions_api` (invokeFunction and the P3 `/v1/functions` route), `functions` (the
-//! Node.js runtime), `storage` (object store, uploads, temp URLs, P1 and P3 storage), `security` (Host
+//! Node.js runtime), `storage` (object store, uploads, temp URLs, P1 and P3 storage), `realtime` (watch over
+//! WebSocket), `security` (Host
 //! check, CORS), `body` (size and depth limits), `secret`, `config`.
 pub mod auth;
 pub mod body;
@@ -15,6 +16,7 @@ pub mod database;
 pub mod error;
 pub mod functions;
 pub mod functions_api;
+pub mod realtime;
 pub mod secret;
 pub mod security;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::database::Database;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
+use crate::realtime::Realtime;
 use crate::storage::Storage;
 use crate::{auth, functions_api, secret, security, storage, web};
 
@@ -42,6 +43,7 @@ struct StateInner {
     functions: FunctionsRuntime,
     storage: Storage,
     database: Database,
+    realtime: Realtime,
 }
 
 /// Whether `env` is a plausible env id (letters, digits, `-`, `_`; at most 64).
@@ -71,6 +73,7 @@ impl AppState {
         let storage = Storage::open(&config)?;
         let database = Database::open(&config)?;
         functions.set_worker_env(crate::database::service::worker_env(&config, port)?);
+        let realtime = Realtime::start(database.clone(), config.ws_send_queue_bytes);
         Ok(AppState {
             inner: Arc::new(StateInner {
                 config,
@@ -79,6 +82,7 @@ impl AppState {
                 functions,
                 storage,
                 database,
+                realtime,
             }),
         })
     }
@@ -111,6 +115,11 @@ impl AppState {
     /// The document database.
     pub fn database(&self) -> &Database {
         &self.inner.database
+    }
+
+    /// The realtime (watch) service.
+    pub fn realtime(&self) -> &Realtime {
+        &self.inner.realtime
     }
 
     /// The env a request is on: the one it names (which must be valid and match `--env`), else the pinned one.
@@ -158,7 +167,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::oauth::routes())
         .merge(functions_api::routes())
         .merge(storage::routes())
-        .merge(crate::database::admin::routes());
+        .merge(crate::database::admin::routes())
+        .merge(crate::realtime::routes());
     app = match &state.config().hosting_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))

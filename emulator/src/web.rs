@@ -118,6 +118,7 @@ async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, A
         "auth.fetchAccessTokenWithRefreshToken" => {
             legacy::fetch_access_token(state, &request.env, &request.body)
         }
+        "auth.wsWebSign" => crate::realtime::ws_web_sign(state, request),
         "auth.getUserInfo" => {
             let identity = request.authenticate(state)?;
             Ok(legacy::get_user_info(state, &identity))

@@ -14,6 +14,7 @@
 //! * [`aggregate`]: the aggregation pipeline.
 //! * [`rules`]: database permission rules (the four presets and custom rule expressions).
 //! * [`store`]: documents and collection metadata in SQLite (WAL), with single-field indexes.
+//! * [`feed`]: the change feed of committed writes, in commit order (what realtime `watch` serves).
 //!
 //! Every failure is a [`DbError`] carrying the CloudBase code to report.
 //!
@@ -24,6 +25,7 @@ pub mod aggregate;
 pub mod ejson;
 pub mod error;
 pub mod expr;
+pub mod feed;
 pub mod geo;
 pub mod matcher;
 pub mod projection;

@@ -19,10 +19,11 @@
 //! booleans, dates) gives the candidates; else the collection is scanned. Candidates are always re-checked
 //! by the full [`Matcher`](crate::Matcher), so the index only has to give a superset.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use cloud_protocol::codes;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -30,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::ejson;
 use crate::error::{DbError, DbResult};
+use crate::feed::{ChangeListener, CommitBatch, DocChange};
 use crate::value::{path_candidates, split_path};
 
 /// Name of the document database inside the data dir.
@@ -318,6 +320,9 @@ pub fn plan_query(query: &Value, indexes: &[String]) -> Plan {
 pub struct DocStore {
     conn: Mutex<Connection>,
     examined: AtomicU64,
+    /// Sequence number of the last commit published to the change feed (read and bumped under `conn`).
+    commit_seq: AtomicU64,
+    listener: RwLock<Option<ChangeListener>>,
 }
 
 impl DocStore {
@@ -334,7 +339,15 @@ impl DocStore {
         Ok(DocStore {
             conn: Mutex::new(conn),
             examined: AtomicU64::new(0),
+            commit_seq: AtomicU64::new(0),
+            listener: RwLock::new(None),
         })
+    }
+
+    /// Sets the change-feed listener (see [`crate::feed`]): from now on every committed write
+    /// transaction that changed documents is handed to it, in commit order.
+    pub fn set_change_listener(&self, listener: ChangeListener) {
+        *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -364,12 +377,25 @@ impl DocStore {
     ) -> DbResult<T> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(behavior).map_err(failed)?;
+        let listener = self
+            .listener
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let txn = Txn {
             tx,
             examined: &self.examined,
+            changes: listener.as_ref().map(|_| RefCell::new(Vec::new())),
+            commit_seq: self.commit_seq.load(AtomicOrdering::Acquire),
         };
         let out = f(&txn)?;
+        let changes = txn.changes.map(RefCell::into_inner).unwrap_or_default();
         txn.tx.commit().map_err(failed)?;
+        // Still under the connection lock: batches reach the listener in commit order.
+        if let (Some(listener), false) = (listener, changes.is_empty()) {
+            let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
+            listener(Arc::new(CommitBatch { seq, changes }));
+        }
         Ok(out)
     }
 }
@@ -378,6 +404,9 @@ impl DocStore {
 pub struct Txn<'a> {
     tx: Transaction<'a>,
     examined: &'a AtomicU64,
+    /// The document changes made so far, when a change listener is set.
+    changes: Option<RefCell<Vec<DocChange>>>,
+    commit_seq: u64,
 }
 
 fn row_to_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
@@ -402,6 +431,44 @@ fn meta_from(parts: (i64, String, String, String, String)) -> DbResult<Collectio
 }
 
 impl Txn<'_> {
+    /// The [`CommitBatch::seq`] of the last commit published before this transaction began: a read
+    /// transaction sees exactly the changes of the batches up to this one.
+    pub fn commit_seq(&self) -> u64 {
+        self.commit_seq
+    }
+
+    fn record(
+        &self,
+        meta: &CollectionMeta,
+        id: Value,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) {
+        if let Some(changes) = &self.changes {
+            changes.borrow_mut().push(DocChange {
+                env: meta.env.clone(),
+                collection: meta.name.clone(),
+                id,
+                before,
+                after,
+            });
+        }
+    }
+
+    /// The stored document at `seq`, when the change feed needs the "before" image.
+    fn before_image(&self, seq: i64) -> DbResult<Option<Value>> {
+        if self.changes.is_none() {
+            return Ok(None);
+        }
+        let json: Option<String> = self
+            .tx
+            .prepare_cached("SELECT json FROM documents WHERE seq = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![seq], |row| row.get(0)).optional())
+            .map_err(failed)?;
+        json.map(|json| serde_json::from_str(&json).map_err(failed))
+            .transpose()
+    }
+
     /// The collection `name` of `env`, if it exists.
     pub fn find_collection(&self, env: &str, name: &str) -> DbResult<Option<CollectionMeta>> {
         self.tx
@@ -659,11 +726,13 @@ impl Txn<'_> {
         }
         let seq = self.tx.last_insert_rowid();
         self.write_index(meta.cid, &meta.indexes, seq, doc)?;
+        self.record(meta, id.clone(), None, Some(doc.clone()));
         Ok(seq)
     }
 
     /// Stores `doc` in place of the document at `seq` (same `_id`).
     pub fn replace(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
+        let before = self.before_image(seq)?;
         self.tx
             .prepare_cached("UPDATE documents SET json = ?2 WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq, doc.to_string()]))
@@ -675,11 +744,16 @@ impl Txn<'_> {
                 .map_err(failed)?;
             self.write_index(meta.cid, &meta.indexes, seq, doc)?;
         }
+        if let Some(before) = before {
+            let id = doc.get("_id").cloned().unwrap_or(Value::Null);
+            self.record(meta, id, Some(before), Some(doc.clone()));
+        }
         Ok(())
     }
 
     /// Deletes the document at `seq`.
     pub fn delete(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
+        let before = self.before_image(seq)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq]))
@@ -689,6 +763,10 @@ impl Txn<'_> {
                 .prepare_cached("DELETE FROM doc_index WHERE seq = ?1")
                 .and_then(|mut stmt| stmt.execute(params![seq]))
                 .map_err(failed)?;
+        }
+        if let Some(before) = before {
+            let id = before.get("_id").cloned().unwrap_or(Value::Null);
+            self.record(meta, id, Some(before), None);
         }
         Ok(())
     }

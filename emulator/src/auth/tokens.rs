@@ -20,6 +20,8 @@ pub enum TokenKind {
     Access,
     /// Buys new access tokens.
     Refresh,
+    /// Signs a realtime socket in (`auth.wsWebSign` → `LOGIN`).
+    WsSign,
 }
 
 /// The signed content of a token.

@@ -2,7 +2,8 @@
 //! document engine of the `cloud-engine` crate (re-exported here under its module names).
 
 pub use cloud_engine::{
-    aggregate, ejson, error, expr, geo, matcher, projection, rules, sort, store, update, value,
+    aggregate, ejson, error, expr, feed, geo, matcher, projection, rules, sort, store, update,
+    value,
 };
 pub use cloud_engine::{
     apply_update, apply_upsert_insert, compare_values, is_operator_update, prepare_document,

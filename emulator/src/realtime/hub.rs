@@ -1,0 +1,741 @@
+//! The realtime hub: one dispatcher thread owns every watch session and consumes, in one ordered
+//! stream, the store's commit batches and the sockets' watch commands. Because an `INIT_WATCH` reads
+//! its first window on that same thread, every commit is either in the window it read or delivered
+//! after it as an event — never both, never neither.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloud_protocol::codes;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+
+use super::session::{Change, Resume, Session, WatchSpec};
+use crate::database::feed::{CommitBatch, DocChange};
+use crate::database::rules::{self, Decision, Operation, Rules, UserCtx};
+use crate::database::service::{valid_collection_name, Database, MAX_QUERY_DEPTH};
+use crate::database::store::plan_query;
+use crate::database::{resolve_server_dates, DbError, DbResult, Matcher};
+
+/// How long a watch whose socket went away is kept for `REBUILD_WATCH`.
+pub const DETACHED_TTL: Duration = Duration::from_secs(60);
+/// Most watches on one socket.
+pub const MAX_WATCHES_PER_CONNECTION: usize = 5000;
+/// Largest `limit` of a watch (as `get()`'s largest page).
+pub const MAX_WATCH_LIMIT: u64 = 1000;
+
+/// Why the server closes a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client does not read fast enough: close code 1013 "Try Again Later"; the SDKs reconnect
+    /// and resume every watch with `REBUILD_WATCH`.
+    Overflow,
+    /// The test hook dropped the socket: the TCP connection just ends (the client sees 1006).
+    Dropped,
+}
+
+/// A connected socket, as the hub sees it: a send queue bounded in bytes, and a close switch.
+pub struct Conn {
+    /// Unique per server run.
+    pub id: u64,
+    out: mpsc::UnboundedSender<String>,
+    queued: AtomicUsize,
+    limit: usize,
+    close: watch::Sender<Option<CloseReason>>,
+}
+
+impl Conn {
+    /// A connection with a send queue of at most `limit` bytes; returns the queue's receiving end and
+    /// the close signal.
+    pub fn new(
+        id: u64,
+        limit: usize,
+    ) -> (
+        Arc<Conn>,
+        mpsc::UnboundedReceiver<String>,
+        watch::Receiver<Option<CloseReason>>,
+    ) {
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let (close, close_rx) = watch::channel(None);
+        let conn = Arc::new(Conn {
+            id,
+            out,
+            queued: AtomicUsize::new(0),
+            limit,
+            close,
+        });
+        (conn, out_rx, close_rx)
+    }
+
+    /// Queues a text frame; a frame that would take a non-empty queue past its bound closes the connection
+    /// instead (a slow consumer cannot make the emulator's memory grow).
+    pub fn send(&self, frame: String) -> bool {
+        let len = frame.len();
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        // A single frame larger than the bound still goes out on an idle queue (else it never could).
+        if before > 0 && before + len > self.limit {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.close(CloseReason::Overflow);
+            return false;
+        }
+        if self.out.send(frame).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Called by the writer once a frame of `len` bytes left the queue.
+    pub fn sent(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Asks the socket task to close (the first reason wins).
+    pub fn close(&self, reason: CloseReason) {
+        self.close.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// The signed-in user of a socket (from `LOGIN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUser {
+    /// The env the sign was issued for.
+    pub env: String,
+    /// The user id.
+    pub uid: String,
+    /// The user's openid.
+    pub openid: String,
+}
+
+/// A watch request from a socket.
+pub struct WatchRequest {
+    /// The socket.
+    pub conn: Arc<Conn>,
+    /// Who is asking.
+    pub user: WsUser,
+    /// The client's `watchId`.
+    pub watch_id: String,
+    /// The client's `requestId` (echoed).
+    pub request_id: String,
+    /// The frame's `msgData`.
+    pub data: Value,
+}
+
+/// What the dispatcher thread is asked to do.
+pub enum Command {
+    /// A committed write transaction.
+    Batch(Arc<CommitBatch>),
+    /// `INIT_WATCH`.
+    Init(WatchRequest),
+    /// `REBUILD_WATCH`.
+    Rebuild(WatchRequest),
+    /// `CHECK_LAST`.
+    CheckLast(WatchRequest),
+    /// `CLOSE_WATCH` of `watch_id` on connection `conn_id`.
+    CloseWatch {
+        /// The connection.
+        conn_id: u64,
+        /// The client's watch id.
+        watch_id: String,
+    },
+    /// The socket `conn_id` went away: its watches wait for a `REBUILD_WATCH`.
+    Detach(u64),
+    /// Reply with the number of live sessions (for tests and benchmarks).
+    Stats(std::sync::mpsc::Sender<usize>),
+}
+
+/// A protocol error answered as an `ERROR` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchError {
+    /// The realtime error code (`SYS_ERR`, `QUERYID_INVALID_ERROR`, … or a database code).
+    pub code: String,
+    /// Detail.
+    pub message: String,
+}
+
+impl WatchError {
+    fn new(code: &str, message: impl Into<String>) -> WatchError {
+        WatchError {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for WatchError {
+    fn from(err: DbError) -> WatchError {
+        let code = if err.code == codes::PERMISSION_DENIED
+            || err.code == codes::DATABASE_PERMISSION_DENIED
+        {
+            "COLLECTION_PERMISSION_DENIED"
+        } else {
+            err.code
+        };
+        WatchError::new(code, err.message)
+    }
+}
+
+/// A response or push frame.
+pub fn frame(watch_id: Option<&str>, request_id: &str, msg_type: &str, data: Value) -> String {
+    let mut out = Map::new();
+    if let Some(watch_id) = watch_id {
+        out.insert("watchId".into(), watch_id.into());
+    }
+    out.insert("requestId".into(), request_id.into());
+    out.insert("msgType".into(), msg_type.into());
+    out.insert("msgData".into(), data);
+    Value::Object(out).to_string()
+}
+
+/// An `ERROR` frame.
+pub fn error_frame(watch_id: Option<&str>, request_id: &str, err: &WatchError) -> String {
+    frame(
+        watch_id,
+        request_id,
+        "ERROR",
+        json!({ "code": err.code, "message": err.message }),
+    )
+}
+
+/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events.
+fn event_frame(
+    watch_id: &str,
+    request_id: &str,
+    msg_type: &str,
+    query_id: &str,
+    current: u64,
+    events: &[Arc<str>],
+) -> String {
+    let head = frame(
+        Some(watch_id),
+        request_id,
+        msg_type,
+        json!({ "queryID": query_id, "currEvent": current, "events": [] }),
+    );
+    // Splice the events into the trailing `"events":[]}}`.
+    let cut = head.len() - "]}}".len();
+    let mut out =
+        String::with_capacity(head.len() + events.iter().map(|e| e.len() + 1).sum::<usize>());
+    out.push_str(&head[..cut]);
+    for (index, event) in events.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(event);
+    }
+    out.push_str("]}}");
+    out
+}
+
+struct Attached {
+    conn: Arc<Conn>,
+    watch_id: String,
+}
+
+struct Entry {
+    session: Session,
+    owner: WsUser,
+    attached: Option<Attached>,
+    detached_at: Option<Instant>,
+}
+
+/// The dispatcher's state (owned by its thread).
+struct Dispatcher {
+    database: Database,
+    sessions: HashMap<String, Entry>,
+    /// `(env, collection)` → query ids watching it.
+    by_collection: HashMap<(String, String), Vec<String>>,
+    /// `(connection, watchId)` → query id.
+    by_watch: HashMap<(u64, String), String>,
+    next_query: u64,
+    next_push: u64,
+}
+
+/// Starts the dispatcher thread; returns the command sender.
+pub fn spawn(database: Database) -> Sender<Command> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listener_tx = tx.clone();
+    database.store().set_change_listener(Arc::new(move |batch| {
+        let _ = listener_tx.send(Command::Batch(batch));
+    }));
+    std::thread::Builder::new()
+        .name("realtime-dispatcher".into())
+        .spawn(move || {
+            Dispatcher {
+                database,
+                sessions: HashMap::new(),
+                by_collection: HashMap::new(),
+                by_watch: HashMap::new(),
+                next_query: 0,
+                next_push: 0,
+            }
+            .run(rx)
+        })
+        .expect("spawn the realtime dispatcher");
+    tx
+}
+
+impl Dispatcher {
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut last_sweep = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(command) => self.handle(command),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if last_sweep.elapsed() >= Duration::from_secs(1) {
+                self.expire_detached();
+                last_sweep = Instant::now();
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Batch(batch) => self.publish(&batch),
+            Command::Init(request) => {
+                let result = self.init(&request);
+                self.answer_error(&request, result);
+            }
+            Command::Rebuild(request) => {
+                let result = self.rebuild(&request);
+                self.answer_error(&request, result);
+            }
+            Command::CheckLast(request) => {
+                let result = self.check_last(&request);
+                self.answer_error(&request, result);
+            }
+            Command::CloseWatch { conn_id, watch_id } => {
+                if let Some(query_id) = self.by_watch.remove(&(conn_id, watch_id)) {
+                    self.remove(&query_id);
+                }
+            }
+            Command::Detach(conn_id) => {
+                let now = Instant::now();
+                self.by_watch.retain(|(conn, _), _| *conn != conn_id);
+                for entry in self.sessions.values_mut() {
+                    if entry
+                        .attached
+                        .as_ref()
+                        .is_some_and(|a| a.conn.id == conn_id)
+                    {
+                        entry.attached = None;
+                        entry.detached_at = Some(now);
+                    }
+                }
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.sessions.len());
+            }
+        }
+    }
+
+    fn answer_error(&self, request: &WatchRequest, result: Result<(), WatchError>) {
+        if let Err(err) = result {
+            request.conn.send(error_frame(
+                Some(&request.watch_id),
+                &request.request_id,
+                &err,
+            ));
+        }
+    }
+
+    fn remove(&mut self, query_id: &str) {
+        if let Some(entry) = self.sessions.remove(query_id) {
+            let key = (
+                entry.session.spec.env.clone(),
+                entry.session.spec.collection.clone(),
+            );
+            if let Some(ids) = self.by_collection.get_mut(&key) {
+                ids.retain(|id| id != query_id);
+                if ids.is_empty() {
+                    self.by_collection.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn expire_detached(&mut self) {
+        let expired: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.detached_at.is_some_and(|t| t.elapsed() >= DETACHED_TTL))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.remove(&id);
+        }
+    }
+
+    /// The window of `spec` as the store has it now, and the commit it reflects.
+    fn read_window(database: &Database, spec: &WatchSpec) -> DbResult<(Vec<Arc<Value>>, u64)> {
+        database.store().read(|t| {
+            let meta = t.collection(&spec.env, &spec.collection)?;
+            let plan = plan_query(&spec.query, &meta.indexes);
+            let mut found = Vec::new();
+            t.scan(meta.cid, &plan, &mut |stored| {
+                if spec.admits(&stored.doc) {
+                    found.push(Arc::new(stored.doc));
+                }
+                Ok(true)
+            })?;
+            Ok((spec.window_of(found), t.commit_seq()))
+        })
+    }
+
+    fn init(&mut self, request: &WatchRequest) -> Result<(), WatchError> {
+        let conn_id = request.conn.id;
+        if self.by_watch.keys().filter(|(c, _)| *c == conn_id).count() >= MAX_WATCHES_PER_CONNECTION
+        {
+            return Err(WatchError::new(
+                "SYS_ERR",
+                format!("at most {MAX_WATCHES_PER_CONNECTION} watches per connection"),
+            ));
+        }
+        let spec = self.spec(&request.user, &request.data)?;
+        let (window, seen) = Self::read_window(&self.database, &spec)?;
+        self.next_query += 1;
+        let query_id = format!("q-{}", self.next_query);
+        let session = Session::new(spec, window, seen);
+        let events: Vec<Arc<str>> = session
+            .init_changes()
+            .iter()
+            .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
+            .collect();
+        request.conn.send(event_frame(
+            &request.watch_id,
+            &request.request_id,
+            "INIT_EVENT",
+            &query_id,
+            session.current_event,
+            &events,
+        ));
+        self.attach(query_id, session, request);
+        Ok(())
+    }
+
+    fn attach(&mut self, query_id: String, session: Session, request: &WatchRequest) {
+        let key = (session.spec.env.clone(), session.spec.collection.clone());
+        let ids = self.by_collection.entry(key).or_default();
+        if !ids.contains(&query_id) {
+            ids.push(query_id.clone());
+        }
+        self.by_watch.insert(
+            (request.conn.id, request.watch_id.clone()),
+            query_id.clone(),
+        );
+        self.sessions.insert(
+            query_id,
+            Entry {
+                session,
+                owner: request.user.clone(),
+                attached: Some(Attached {
+                    conn: request.conn.clone(),
+                    watch_id: request.watch_id.clone(),
+                }),
+                detached_at: None,
+            },
+        );
+    }
+
+    fn rebuild(&mut self, request: &WatchRequest) -> Result<(), WatchError> {
+        let query_id = string_field(&request.data, "queryID")?;
+        let client_event = request
+            .data
+            .get("eventID")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| WatchError::new("SYS_ERR", "REBUILD_WATCH needs a numeric eventID"))?;
+        let entry = self
+            .sessions
+            .remove(&query_id)
+            .filter(|entry| entry.owner == request.user);
+        let Some(entry) = entry else {
+            return Err(query_id_invalid(&query_id));
+        };
+        if let Some(old) = &entry.attached {
+            self.by_watch.remove(&(old.conn.id, old.watch_id.clone()));
+        }
+        let mut session = entry.session;
+        let events = match session.resume_from(client_event) {
+            Resume::Events(events) => events,
+            Resume::TooOld => {
+                // Start the client over: its next event is a fresh snapshot of `init` changes,
+                // which replace whatever documents it holds.
+                let (window, seen) = Self::read_window(&self.database, &session.spec)?;
+                if window.is_empty() {
+                    // `init` changes cannot express an empty result: the client must INIT_WATCH anew.
+                    self.remove(&query_id);
+                    return Err(query_id_invalid(&query_id));
+                }
+                session.window = window;
+                session.seen_commit = seen;
+                session.restart_at(client_event + 1);
+                let events: Vec<Arc<str>> = session
+                    .init_changes()
+                    .iter()
+                    .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
+                    .collect();
+                session.log_events(session.current_event, events.clone());
+                events
+            }
+        };
+        request.conn.send(event_frame(
+            &request.watch_id,
+            &request.request_id,
+            "NEXT_EVENT",
+            &query_id,
+            session.current_event,
+            &events,
+        ));
+        self.attach(query_id, session, request);
+        Ok(())
+    }
+
+    fn check_last(&mut self, request: &WatchRequest) -> Result<(), WatchError> {
+        let query_id = string_field(&request.data, "queryID")?;
+        let entry = self
+            .sessions
+            .get(&query_id)
+            .filter(|entry| entry.owner == request.user)
+            .ok_or_else(|| query_id_invalid(&query_id))?;
+        request.conn.send(frame(
+            Some(&request.watch_id),
+            &request.request_id,
+            "CHECK_EVENT",
+            json!({ "queryID": query_id, "currEvent": entry.session.current_event }),
+        ));
+        Ok(())
+    }
+
+    /// Parses and authorises an `INIT_WATCH`'s `msgData`.
+    fn spec(&self, user: &WsUser, data: &Value) -> Result<WatchSpec, WatchError> {
+        let env = match data.get("envId").and_then(Value::as_str) {
+            None | Some("") => user.env.clone(),
+            Some(env) if env == user.env => env.to_string(),
+            Some(env) => {
+                return Err(WatchError::new(
+                    "INVALID_ENV",
+                    format!("signed in on env {}, not {env}", user.env),
+                ))
+            }
+        };
+        let collection = string_field(data, "collName")?;
+        if !valid_collection_name(&collection) {
+            return Err(WatchError::new(
+                codes::INVALID_PARAM,
+                format!("invalid collName {collection:?}"),
+            ));
+        }
+        let mut query = match data.get("query") {
+            None | Some(Value::Null) => json!({}),
+            Some(Value::String(text)) if text.trim().is_empty() => json!({}),
+            Some(Value::String(text)) => serde_json::from_str(text).map_err(|err| {
+                WatchError::new(
+                    codes::INVALID_PARAM,
+                    format!("query is not valid JSON: {err}"),
+                )
+            })?,
+            Some(other) => other.clone(),
+        };
+        if !query.is_object() {
+            return Err(WatchError::new(
+                codes::INVALID_PARAM,
+                "query must be an object",
+            ));
+        }
+        if depth(&query) > MAX_QUERY_DEPTH {
+            return Err(WatchError::new(
+                codes::INVALID_PARAM,
+                format!("query nests deeper than {MAX_QUERY_DEPTH} levels"),
+            ));
+        }
+        resolve_server_dates(&mut query, crate::database::service::now_ms());
+        rules::substitute_openid(&mut query, &user.openid);
+        let limit = match data.get("limit") {
+            None | Some(Value::Null) => None,
+            Some(value) => match value.as_u64() {
+                Some(n) if (1..=MAX_WATCH_LIMIT).contains(&n) => Some(n as usize),
+                _ => {
+                    return Err(WatchError::new(
+                        codes::INVALID_PARAM,
+                        format!(
+                            "limit must be an integer from 1 to {MAX_WATCH_LIMIT}, not {value}"
+                        ),
+                    ))
+                }
+            },
+        };
+        let order_by = match data.get("orderBy") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(field, direction)| match direction.as_str() {
+                    Some("asc") => Ok((field.clone(), false)),
+                    Some("desc") => Ok((field.clone(), true)),
+                    _ => Err(WatchError::new(
+                        codes::INVALID_PARAM,
+                        format!("orderBy direction of {field} must be asc or desc"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(WatchError::new(
+                    codes::INVALID_PARAM,
+                    "orderBy must be an object {field: 'asc' | 'desc'}",
+                ))
+            }
+        };
+        let meta = self
+            .database
+            .store()
+            .read(|t| t.collection(&env, &collection))?;
+        let user_ctx = UserCtx {
+            openid: user.openid.clone(),
+            uid: user.uid.clone(),
+        };
+        let rules = Rules::parse(&meta.rules)?;
+        let by_id = query
+            .as_object()
+            .is_some_and(|q| q.len() == 1 && q.get("_id").is_some_and(|id| !id.is_object()));
+        let (query, check_each) = match rules.decide(Operation::Read, &user_ctx, &query, by_id) {
+            Decision::Allow => (query, None),
+            Decision::Filter(filter) => (json!({ "$and": [query, filter] }), None),
+            // A watch never fails because of one document: it only sees the ones the rules admit.
+            Decision::CheckEach => (query, Some((rules, user_ctx))),
+            Decision::Deny => {
+                return Err(WatchError::new(
+                    "COLLECTION_PERMISSION_DENIED",
+                    format!("the rules of {collection} do not let this user read it"),
+                ))
+            }
+        };
+        Ok(WatchSpec {
+            env,
+            collection,
+            matcher: Matcher::new(&query)?,
+            query,
+            order: WatchSpec::order_from(&order_by),
+            limit,
+            check_each,
+        })
+    }
+
+    /// Delivers one commit to every watch of the collections it touched.
+    fn publish(&mut self, batch: &CommitBatch) {
+        let mut touched: Vec<(String, String)> = Vec::new();
+        for change in &batch.changes {
+            let key = (change.env.clone(), change.collection.clone());
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+        let afters: Vec<Option<Arc<Value>>> = batch
+            .changes
+            .iter()
+            .map(|c| c.after.clone().map(Arc::new))
+            .collect();
+        let mut doc_texts: HashMap<usize, String> = HashMap::new();
+        for key in touched {
+            let Some(query_ids) = self.by_collection.get(&key).cloned() else {
+                continue;
+            };
+            let changes: Vec<(&DocChange, Option<&Arc<Value>>)> = batch
+                .changes
+                .iter()
+                .zip(&afters)
+                .filter(|(c, _)| c.env == key.0 && c.collection == key.1)
+                .map(|(c, a)| (c, a.as_ref()))
+                .collect();
+            for query_id in query_ids {
+                let database = self.database.clone();
+                let Some(entry) = self.sessions.get_mut(&query_id) else {
+                    continue;
+                };
+                let session = &mut entry.session;
+                if batch.seq <= session.seen_commit {
+                    continue;
+                }
+                session.seen_commit = batch.seq;
+                let mut refill = |spec: &WatchSpec| Self::read_window(&database, spec).map(|w| w.0);
+                let found: Vec<Change> = changes
+                    .iter()
+                    .flat_map(|(change, after)| {
+                        session.apply(&change.id, change.before.is_some(), *after, &mut refill)
+                    })
+                    .collect();
+                if found.is_empty() {
+                    continue;
+                }
+                session.current_event += 1;
+                let id = session.current_event;
+                let events: Vec<Arc<str>> = found
+                    .iter()
+                    .map(|change| Arc::from(event_text(change, id, &mut doc_texts)))
+                    .collect();
+                session.log_events(id, events.clone());
+                if let Some(attached) = &entry.attached {
+                    self.next_push += 1;
+                    attached.conn.send(event_frame(
+                        &attached.watch_id,
+                        &format!("srv-{}", self.next_push),
+                        "NEXT_EVENT",
+                        &query_id,
+                        id,
+                        &events,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The JSON text of one event; each document's text is made once per commit, whatever the number
+/// of watches it goes to.
+fn event_text(change: &Change, id: u64, doc_texts: &mut HashMap<usize, String>) -> String {
+    let Some(doc) = &change.doc else {
+        return change.to_event(id).to_string();
+    };
+    let text = doc_texts
+        .entry(Arc::as_ptr(doc) as usize)
+        .or_insert_with(|| doc.to_string());
+    Value::Object(change.to_event_with(id, text.clone())).to_string()
+}
+
+fn string_field(data: &Value, name: &str) -> Result<String, WatchError> {
+    match data.get(name) {
+        Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
+        _ => Err(WatchError::new(
+            codes::INVALID_PARAM,
+            format!("msgData.{name} must be a non-empty string"),
+        )),
+    }
+}
+
+fn query_id_invalid(query_id: &str) -> WatchError {
+    WatchError::new(
+        "QUERYID_INVALID_ERROR",
+        format!("watch {query_id} is unknown or expired: start a new watch"),
+    )
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Counter for connection ids.
+pub static NEXT_CONN: AtomicU64 = AtomicU64::new(1);

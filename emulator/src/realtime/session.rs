@@ -1,0 +1,638 @@
+//! One watch: its query, its current result window, the events it produced, and the events a committed
+//! change produces for it. Pure: the database is reached only through the `refill` closure.
+//!
+//! Event kinds (what the official realtime server sends and both SDKs understand):
+//! * `add`/`enqueue`: a new document entered the result (full `Doc`);
+//! * `update`/`update`: a document of the result changed (`UpdatedFields`, `removedFields`, no `Doc`);
+//! * `update`/`enqueue`: a changed document entered the result (full `Doc` and the field changes);
+//! * `update`/`dequeue`: a changed document left the result (field changes, no `Doc`);
+//! * `remove`/`dequeue`: a document of the result was deleted;
+//! * `limit`/`enqueue` and `limit`/`dequeue`: an untouched document entered or left a `limit` window
+//!   because another one left or entered it.
+//!
+//! All changes one commit makes to a watch share one event id, so they reach the user as one snapshot.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::database::rules::{Operation, Rules, UserCtx};
+use crate::database::sort::SortKey;
+use crate::database::{DbResult, Matcher, SortSpec};
+
+/// Most event ids a watch keeps for `REBUILD_WATCH` / `CHECK_LAST` after a short disconnect.
+pub const RESUME_EVENT_IDS: usize = 1024;
+/// Most bytes of event frames a watch keeps for resuming.
+pub const RESUME_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a watch selects.
+pub struct WatchSpec {
+    /// The env of the collection.
+    pub env: String,
+    /// The collection.
+    pub collection: String,
+    /// The query with the permission filter ANDed in.
+    pub matcher: Matcher,
+    /// The effective query (for the planner when the window is read from the store).
+    pub query: Value,
+    /// `orderBy` then `_id` (as a tie-break), or `_id` descending when no order is given.
+    pub order: SortSpec,
+    /// The `limit`, if any.
+    pub limit: Option<usize>,
+    /// Custom rules that must admit each document (when the query alone does not prove them).
+    pub check_each: Option<(Rules, UserCtx)>,
+}
+
+impl WatchSpec {
+    /// Whether `doc` belongs to the result (ignoring the limit).
+    pub fn admits(&self, doc: &Value) -> bool {
+        self.matcher.matches(doc).unwrap_or(false)
+            && self
+                .check_each
+                .as_ref()
+                .is_none_or(|(rules, user)| rules.allows_document(Operation::Read, user, doc))
+    }
+
+    /// The sort order of the result: `orderBy` (`{"field": "asc"|"desc"}`) then `_id` ascending, or
+    /// `_id` descending without an `orderBy` (wx: "默认按 id 降序排列").
+    pub fn order_from(order_by: &[(String, bool)]) -> SortSpec {
+        let mut keys: Vec<SortKey> = order_by
+            .iter()
+            .map(|(field, descending)| SortKey {
+                path: field.split('.').map(str::to_string).collect(),
+                descending: *descending,
+            })
+            .collect();
+        if !keys.iter().any(|k| k.path == ["_id"]) {
+            keys.push(SortKey {
+                path: vec!["_id".to_string()],
+                descending: order_by.is_empty(),
+            });
+        }
+        SortSpec { keys }
+    }
+
+    /// The window of `matching` documents: sorted and cut to the limit.
+    pub fn window_of(&self, mut matching: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
+        matching.retain(|doc| self.admits(doc));
+        matching.sort_by(|a, b| self.order.compare(a, b));
+        if let Some(limit) = self.limit {
+            matching.truncate(limit);
+        }
+        matching
+    }
+
+    fn compare(&self, a: &Value, b: &Value) -> Ordering {
+        self.order.compare(a, b)
+    }
+}
+
+/// One change of a watch's result, before it gets its event id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `add`, `update`, `remove`, `limit` (`init` for snapshots).
+    pub data_type: &'static str,
+    /// `init`, `update`, `enqueue`, `dequeue`.
+    pub queue_type: &'static str,
+    /// The document's `_id`.
+    pub doc_id: Value,
+    /// The full document, when the client needs it.
+    pub doc: Option<Arc<Value>>,
+    /// For `update`: changed fields (dotted paths) and removed fields.
+    pub fields: Option<(Map<String, Value>, Vec<String>)>,
+}
+
+impl Change {
+    /// The event object of the wire protocol, with its id.
+    pub fn to_event(&self, id: u64) -> Value {
+        let doc_text = self
+            .doc
+            .as_ref()
+            .map(|doc| doc.to_string())
+            .unwrap_or_default();
+        Value::Object(self.to_event_with(id, doc_text))
+    }
+
+    /// The event object with `doc_text` as its `Doc` (the document's JSON text, or empty).
+    pub fn to_event_with(&self, id: u64, doc_text: String) -> Map<String, Value> {
+        let mut event = Map::new();
+        event.insert("ID".into(), id.into());
+        event.insert("DataType".into(), self.data_type.into());
+        event.insert("QueueType".into(), self.queue_type.into());
+        event.insert("DocID".into(), self.doc_id.clone());
+        event.insert("Doc".into(), doc_text.into());
+        if let Some((updated, removed)) = &self.fields {
+            event.insert(
+                "UpdatedFields".into(),
+                Value::Object(updated.clone()).to_string().into(),
+            );
+            // The SDKs parse lowercase `removedFields` (protocol.md §5.6 quirk).
+            event.insert(
+                "removedFields".into(),
+                Value::from(removed.clone()).to_string().into(),
+            );
+        }
+        event
+    }
+}
+
+/// The fields that differ between `old` and `new`: changed or added ones as dotted paths with their
+/// new values, removed ones as dotted paths. Sub-documents present on both sides are compared field by
+/// field; any other changed value (arrays included) is reported whole.
+pub fn field_changes(old: &Value, new: &Value) -> (Map<String, Value>, Vec<String>) {
+    let mut updated = Map::new();
+    let mut removed = Vec::new();
+    diff_into("", old, new, &mut updated, &mut removed);
+    (updated, removed)
+}
+
+fn diff_into(
+    prefix: &str,
+    old: &Value,
+    new: &Value,
+    updated: &mut Map<String, Value>,
+    removed: &mut Vec<String>,
+) {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return;
+    };
+    let path = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    for (key, new_value) in new {
+        match old.get(key) {
+            Some(old_value) if old_value == new_value => {}
+            Some(old_value @ Value::Object(_))
+                if new_value.is_object() && !is_special(new_value) =>
+            {
+                diff_into(&path(key), old_value, new_value, updated, removed)
+            }
+            _ => {
+                updated.insert(path(key), new_value.clone());
+            }
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            removed.push(path(key));
+        }
+    }
+}
+
+/// EJSON values (`{"$date": …}`, `{"$regex": …}`, …) change as a whole.
+fn is_special(value: &Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|map| map.keys().any(|k| k.starts_with('$')))
+}
+
+fn id_of(doc: &Value) -> &Value {
+    doc.get("_id").unwrap_or(&Value::Null)
+}
+
+/// A watch's state on the server.
+pub struct Session {
+    /// What it selects.
+    pub spec: WatchSpec,
+    /// The current result, in order.
+    pub window: Vec<Arc<Value>>,
+    /// The id of the last event (the `currEvent` of the protocol).
+    pub current_event: u64,
+    /// Commits up to this sequence number are already reflected in `window`.
+    pub seen_commit: u64,
+    /// Recent events for resuming: `(event id, event objects)`, oldest first.
+    log: VecDeque<(u64, Vec<Arc<str>>)>,
+    log_bytes: usize,
+    /// Event ids before this one are no longer in `log`.
+    log_start: u64,
+}
+
+/// How a `REBUILD_WATCH` can be served.
+#[derive(Debug, PartialEq)]
+pub enum Resume {
+    /// These events (ids after the client's, in order) bring the client up to date.
+    Events(Vec<Arc<str>>),
+    /// The client is too far behind (or ahead): it must start over from a fresh snapshot.
+    TooOld,
+}
+
+impl Session {
+    /// A session whose result is `window`, read at commit `seen_commit`; its first event id is 1.
+    pub fn new(spec: WatchSpec, window: Vec<Arc<Value>>, seen_commit: u64) -> Session {
+        Session {
+            spec,
+            window,
+            current_event: 1,
+            seen_commit,
+            log: VecDeque::new(),
+            log_bytes: 0,
+            log_start: 2,
+        }
+    }
+
+    /// The `init` changes of the current window.
+    pub fn init_changes(&self) -> Vec<Change> {
+        self.window
+            .iter()
+            .map(|doc| Change {
+                data_type: "init",
+                queue_type: "init",
+                doc_id: id_of(doc).clone(),
+                doc: Some(doc.clone()),
+                fields: None,
+            })
+            .collect()
+    }
+
+    /// Restarts the event sequence at `event_id` with the current window (a re-initialisation).
+    pub fn restart_at(&mut self, event_id: u64) {
+        self.current_event = event_id;
+        self.log.clear();
+        self.log_bytes = 0;
+        self.log_start = event_id + 1;
+    }
+
+    /// The changes one committed document change makes to this watch (and applies them to the
+    /// window). `refill` reads the window afresh from the store when a full `limit` window lost a
+    /// document and something outside it may move up.
+    pub fn apply(
+        &mut self,
+        id: &Value,
+        before_exists: bool,
+        after: Option<&Arc<Value>>,
+        refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
+    ) -> Vec<Change> {
+        let position = self.window.iter().position(|doc| id_of(doc) == id);
+        let admitted = after.filter(|doc| self.spec.admits(doc));
+        match self.spec.limit {
+            None => self.apply_unlimited(id, position, before_exists, after, admitted),
+            Some(limit) => {
+                self.apply_limited(id, limit, position, before_exists, after, admitted, refill)
+            }
+        }
+    }
+
+    fn insert_sorted(&mut self, doc: Arc<Value>) {
+        let at = self
+            .window
+            .partition_point(|other| self.spec.compare(other, &doc) != Ordering::Greater);
+        self.window.insert(at, doc);
+    }
+
+    fn apply_unlimited(
+        &mut self,
+        id: &Value,
+        position: Option<usize>,
+        before_exists: bool,
+        after: Option<&Arc<Value>>,
+        admitted: Option<&Arc<Value>>,
+    ) -> Vec<Change> {
+        match (position, admitted) {
+            (Some(index), Some(new)) => {
+                let old = self.window.remove(index);
+                let changes = if *old == **new {
+                    Vec::new()
+                } else {
+                    vec![Change {
+                        data_type: "update",
+                        queue_type: "update",
+                        doc_id: id.clone(),
+                        doc: None,
+                        fields: Some(field_changes(&old, new)),
+                    }]
+                };
+                self.insert_sorted(new.clone());
+                changes
+            }
+            (Some(index), None) => {
+                let old = self.window.remove(index);
+                vec![left(id, &old, after)]
+            }
+            (None, Some(new)) => {
+                self.insert_sorted(new.clone());
+                vec![entered(id, before_exists, new)]
+            }
+            (None, None) => Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_limited(
+        &mut self,
+        id: &Value,
+        limit: usize,
+        position: Option<usize>,
+        before_exists: bool,
+        after: Option<&Arc<Value>>,
+        admitted: Option<&Arc<Value>>,
+        refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
+    ) -> Vec<Change> {
+        let old_window = self.window.clone();
+        let mut new_window = old_window.clone();
+        if let Some(index) = position {
+            new_window.remove(index);
+        }
+        if let Some(new) = admitted {
+            let at = new_window
+                .partition_point(|other| self.spec.compare(other, new) != Ordering::Greater);
+            new_window.insert(at, new.clone());
+        }
+        new_window.truncate(limit);
+        // A full window that lost a document, or whose changed member sank to the last place, may
+        // now rank documents it does not hold above that place: only the store knows them.
+        let sank_to_last = position.is_some()
+            && new_window.len() == limit
+            && new_window.last().is_some_and(|last| id_of(last) == id);
+        if old_window.len() == limit && (new_window.len() < limit || sank_to_last) {
+            // Keep the versions the client has for documents that stay, so later commits still diff.
+            if let Ok(fresh) = refill(&self.spec) {
+                new_window = fresh
+                    .into_iter()
+                    .map(|doc| {
+                        old_window
+                            .iter()
+                            .find(|old| id_of(old) == id_of(&doc) && id_of(&doc) != id)
+                            .cloned()
+                            .unwrap_or(doc)
+                    })
+                    .collect();
+            }
+        }
+        let mut changes = Vec::new();
+        for old in &old_window {
+            let old_id = id_of(old);
+            if new_window.iter().any(|doc| id_of(doc) == old_id) {
+                continue;
+            }
+            if old_id == id {
+                changes.push(left(id, old, after));
+            } else {
+                changes.push(Change {
+                    data_type: "limit",
+                    queue_type: "dequeue",
+                    doc_id: old_id.clone(),
+                    doc: None,
+                    fields: None,
+                });
+            }
+        }
+        for new in &new_window {
+            let new_id = id_of(new);
+            match old_window.iter().find(|doc| id_of(doc) == new_id) {
+                None if new_id == id => changes.push(entered(id, before_exists, new)),
+                None => changes.push(Change {
+                    data_type: "limit",
+                    queue_type: "enqueue",
+                    doc_id: new_id.clone(),
+                    doc: Some(new.clone()),
+                    fields: None,
+                }),
+                Some(old) if new_id == id && **old != **new => changes.push(Change {
+                    data_type: "update",
+                    queue_type: "update",
+                    doc_id: id.clone(),
+                    doc: None,
+                    fields: Some(field_changes(old, new)),
+                }),
+                Some(_) => {}
+            }
+        }
+        self.window = new_window;
+        changes
+    }
+
+    /// Records the events of one event id for resuming, dropping the oldest beyond the bounds.
+    pub fn log_events(&mut self, id: u64, events: Vec<Arc<str>>) {
+        self.log_bytes += events.iter().map(|e| e.len()).sum::<usize>();
+        self.log.push_back((id, events));
+        while self.log.len() > RESUME_EVENT_IDS || self.log_bytes > RESUME_BYTES {
+            let Some((dropped, events)) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes -= events.iter().map(|e| e.len()).sum::<usize>();
+            self.log_start = dropped + 1;
+        }
+    }
+
+    /// The events after `client_event` (the last id the client handled), if still known.
+    pub fn resume_from(&self, client_event: u64) -> Resume {
+        if client_event > self.current_event || client_event + 1 < self.log_start {
+            return Resume::TooOld;
+        }
+        Resume::Events(
+            self.log
+                .iter()
+                .filter(|(id, _)| *id > client_event)
+                .flat_map(|(_, events)| events.iter().cloned())
+                .collect(),
+        )
+    }
+}
+
+/// The change for a document that left the result (deleted, or changed so it no longer matches).
+fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>) -> Change {
+    match after {
+        None => Change {
+            data_type: "remove",
+            queue_type: "dequeue",
+            doc_id: id.clone(),
+            doc: None,
+            fields: None,
+        },
+        Some(new) => Change {
+            data_type: "update",
+            queue_type: "dequeue",
+            doc_id: id.clone(),
+            doc: None,
+            fields: Some(field_changes(old, new)),
+        },
+    }
+}
+
+/// The change for a document that entered the result (inserted, or changed so it now matches).
+fn entered(id: &Value, before_exists: bool, new: &Arc<Value>) -> Change {
+    Change {
+        data_type: if before_exists { "update" } else { "add" },
+        queue_type: "enqueue",
+        doc_id: id.clone(),
+        doc: Some(new.clone()),
+        fields: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(query: Value, order_by: &[(&str, bool)], limit: Option<usize>) -> WatchSpec {
+        let order: Vec<(String, bool)> =
+            order_by.iter().map(|(f, d)| (f.to_string(), *d)).collect();
+        WatchSpec {
+            env: "e".into(),
+            collection: "c".into(),
+            matcher: Matcher::new(&query).unwrap(),
+            query,
+            order: WatchSpec::order_from(&order),
+            limit,
+            check_each: None,
+        }
+    }
+
+    fn doc(v: Value) -> Arc<Value> {
+        Arc::new(v)
+    }
+
+    fn no_refill(_: &WatchSpec) -> DbResult<Vec<Arc<Value>>> {
+        panic!("no refill expected")
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<(&str, &str, Value)> {
+        changes
+            .iter()
+            .map(|c| (c.data_type, c.queue_type, c.doc_id.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn field_changes_are_dotted_and_removals_listed() {
+        let (updated, removed) = field_changes(
+            &json!({"_id": "a", "n": 1, "sub": {"x": 1, "y": 2}, "gone": true, "arr": [1]}),
+            &json!({"_id": "a", "n": 2, "sub": {"x": 1, "y": 3, "z": 0}, "arr": [1, 2], "d": {"$date": 5}}),
+        );
+        assert_eq!(
+            Value::Object(updated),
+            json!({"n": 2, "sub.y": 3, "sub.z": 0, "arr": [1, 2], "d": {"$date": 5}})
+        );
+        assert_eq!(removed, vec!["gone".to_string()]);
+    }
+
+    #[test]
+    fn unlimited_watch_sees_add_update_leave_and_remove() {
+        let mut s = Session::new(spec(json!({"done": false}), &[], None), vec![], 0);
+        let a = doc(json!({"_id": "a", "done": false, "n": 1}));
+        let changes = s.apply(&json!("a"), false, Some(&a), &mut no_refill);
+        assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
+        let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
+        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill);
+        assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
+        assert_eq!(
+            changes[0].fields.as_ref().unwrap().0,
+            json!({"n": 2}).as_object().unwrap().clone()
+        );
+        // An identical write changes nothing.
+        assert!(s
+            .apply(&json!("a"), true, Some(&a2), &mut no_refill)
+            .is_empty());
+        let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
+        let changes = s.apply(&json!("a"), true, Some(&a3), &mut no_refill);
+        assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
+        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill);
+        assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
+        let changes = s.apply(&json!("a"), true, None, &mut no_refill);
+        assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
+        assert!(s.window.is_empty());
+        // Documents outside the query never show.
+        let b = doc(json!({"_id": "b", "done": true}));
+        assert!(s
+            .apply(&json!("b"), false, Some(&b), &mut no_refill)
+            .is_empty());
+    }
+
+    #[test]
+    fn limit_windows_enqueue_and_dequeue() {
+        let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
+        let mut s = Session::new(
+            spec(json!({}), &[("n", false)], Some(2)),
+            vec![d("a", 1), d("b", 2)],
+            0,
+        );
+        // A smaller n enters at the front and pushes b out.
+        let changes = s.apply(&json!("c"), false, Some(&d("c", 0)), &mut no_refill);
+        assert_eq!(
+            kinds(&changes),
+            vec![
+                ("limit", "dequeue", json!("b")),
+                ("add", "enqueue", json!("c"))
+            ]
+        );
+        // A larger n never enters a full window.
+        assert!(s
+            .apply(&json!("x"), false, Some(&d("x", 9)), &mut no_refill)
+            .is_empty());
+        // Removing a member of a full window pulls the next one from the store.
+        let changes = s.apply(&json!("a"), true, None, &mut |_| {
+            Ok(vec![d("c", 0), d("b", 2)])
+        });
+        assert_eq!(
+            kinds(&changes),
+            vec![
+                ("remove", "dequeue", json!("a")),
+                ("limit", "enqueue", json!("b"))
+            ]
+        );
+        assert_eq!(
+            s.window
+                .iter()
+                .map(|d| d["_id"].clone())
+                .collect::<Vec<_>>(),
+            vec![json!("c"), json!("b")]
+        );
+        // Moving a member out by sort order dequeues it as an update and enqueues the next.
+        let changes = s.apply(&json!("c"), true, Some(&d("c", 10)), &mut |_| {
+            Ok(vec![d("b", 2), d("x", 9)])
+        });
+        assert_eq!(
+            kinds(&changes),
+            vec![
+                ("update", "dequeue", json!("c")),
+                ("limit", "enqueue", json!("x"))
+            ]
+        );
+    }
+
+    #[test]
+    fn default_order_is_id_descending() {
+        let s = spec(json!({}), &[], None);
+        let w = s.window_of(vec![
+            doc(json!({"_id": "a"})),
+            doc(json!({"_id": "c"})),
+            doc(json!({"_id": "b"})),
+        ]);
+        assert_eq!(
+            w.iter().map(|d| d["_id"].clone()).collect::<Vec<_>>(),
+            vec![json!("c"), json!("b"), json!("a")]
+        );
+    }
+
+    #[test]
+    fn resume_serves_logged_events_or_asks_for_a_restart() {
+        let mut s = Session::new(spec(json!({}), &[], None), vec![], 0);
+        for id in 2..=4u64 {
+            s.current_event = id;
+            s.log_events(id, vec![Arc::from(format!("e{id}").as_str())]);
+        }
+        assert_eq!(
+            s.resume_from(2),
+            Resume::Events(vec![Arc::from("e3"), Arc::from("e4")])
+        );
+        assert_eq!(s.resume_from(4), Resume::Events(vec![]));
+        assert_eq!(
+            s.resume_from(1),
+            Resume::Events(vec![Arc::from("e2"), Arc::from("e3"), Arc::from("e4")])
+        );
+        assert_eq!(s.resume_from(5), Resume::TooOld);
+        for id in 5..(6 + RESUME_EVENT_IDS as u64) {
+            s.current_event = id;
+            s.log_events(id, vec![Arc::from("x")]);
+        }
+        assert_eq!(s.resume_from(2), Resume::TooOld);
+        assert!(matches!(s.resume_from(s.current_event - 3), Resume::Events(e) if e.len() == 3));
+    }
+}
