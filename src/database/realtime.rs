@@ -141,7 +141,7 @@ pub struct Watcher {
     api: &'static str,
     watch_id: String,
     spec: Spec,
-    /// `[[path, descending], …]` for `compareDocs`, or `undefined` without orderBy.
+    /// `[[path, descending], …]` for `compareDocs`.
     orders: JsValue,
     on_change: Function,
     on_error: Function,
@@ -248,7 +248,8 @@ impl Watcher {
                 let rebuilding = answers_pending && self.state.borrow().query_id.is_some();
                 if is_sign_error(&code) {
                     effects.relogin = true;
-                } else if rebuilding && code == "QUERYID_INVALID_ERROR" {
+                } else if code == "QUERYID_INVALID_ERROR" && self.state.borrow().query_id.is_some()
+                {
                     // The server no longer knows the query: start again with a fresh init snapshot.
                     self.state.borrow_mut().query_id = None;
                     effects.frames.extend(self.start_frame(env));
@@ -296,8 +297,14 @@ impl Watcher {
             &mut events,
             |doc, index| patch_doc(doc, &extras[index].updated, &extras[index].removed),
             |docs| {
-                if !orders.is_undefined() {
-                    docs.sort_by(|a, b| compare_docs(&a.1, &b.1, orders).cmp(&0));
+                // Insertion sort: the window was sorted before this event, so it is nearly sorted (one
+                // crossing per document, and none of std's sort code in the wasm).
+                for i in 1..docs.len() {
+                    let mut at = i;
+                    while at > 0 && compare_docs(&docs[at - 1].1, &docs[at].1, orders) > 0 {
+                        docs.swap(at - 1, at);
+                        at -= 1;
+                    }
                 }
             },
         );
@@ -307,7 +314,12 @@ impl Watcher {
                 changes.push(&change(&events[index], &extras[index]));
             }
             let docs: Array = built.docs.iter().map(decoded).collect();
-            let init = init_id.is_some() && position == 0;
+            // `type: 'init'` on the first snapshot and on a server re-init (a batch of init events).
+            let init = (init_id.is_some() && position == 0)
+                || built
+                    .changes
+                    .iter()
+                    .all(|&index| events[index].queue_type == QueueType::Init);
             effects
                 .snapshots
                 .push(snapshot(built.id, &changes, &docs, init));
@@ -885,28 +897,24 @@ pub fn watch(
     on_change: Function,
     on_error: Function,
 ) -> RealtimeListener {
-    let orders = if spec.orders.is_empty() {
-        JsValue::UNDEFINED
-    } else {
-        spec.orders
-            .iter()
-            .map(|order| -> JsValue {
-                Array::of2(
-                    &JsValue::from_str(&order.field),
-                    &JsValue::from_bool(order.descending),
-                )
-                .into()
-            })
-            .collect::<Array>()
-            .into()
+    // The server's order (docs/realtime.md §2): orderBy then `_id` ascending, or `_id` descending.
+    let orders = Array::new();
+    let by = |field: &str, descending: bool| -> JsValue {
+        Array::of2(&JsValue::from_str(field), &JsValue::from_bool(descending)).into()
     };
+    for order in &spec.orders {
+        orders.push(&by(&order.field, order.descending));
+    }
+    if !spec.orders.iter().any(|order| order.field == "_id") {
+        orders.push(&by("_id", spec.orders.is_empty()));
+    }
     let connection = Connection::of(session);
     let watcher = Rc::new(Watcher {
         connection: connection.clone(),
         api,
         watch_id: format!("watchid_{}", request_id()),
         spec,
-        orders,
+        orders: orders.into(),
         on_change,
         on_error,
         state: RefCell::default(),
