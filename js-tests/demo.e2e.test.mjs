@@ -171,7 +171,7 @@ test('todos card: add two, toggle one, delete one; the list and count match the 
   await page.waitForSelector('body[data-ready="true"]');
   assert.deepEqual(await shownTodos(), { count: '1 todo', items: [{ title: 'Buy milk', done: true }], error: '' });
 
-  // Toggling back flips `done` on the server too (the list is re-read after every write).
+  // Toggling back flips `done` on the server too (the watch re-renders the list after every write).
   await page.uncheck('#todo-list li:has-text("Buy milk") input[type=checkbox]');
   await page.waitForSelector('#todo-list li:not(.done):has-text("Buy milk")');
   await page.check('#todo-list li:has-text("Buy milk") input[type=checkbox]');
@@ -224,6 +224,32 @@ test('todos card: a failed write shows errCode and errMsg and keeps the typed ti
   assert.equal((await shownTodos()).error, '');
   await page.click('#todo-list li:has-text("Not allowed") button[aria-label^="Delete"]');
   await waitForCount('2 todos');
+});
+
+test('todos card is live: two pages of the same user see each other\'s adds, checks and deletes without reload', async () => {
+  // A second page in the same browser context: same localStorage, so the same anonymous user.
+  const other = await openDemo(page.context());
+  await other.waitForSelector('#todo-live:not([hidden])');
+  await page.waitForSelector('#todo-live:not([hidden])');
+  const before = await shownTodos();
+  assert.deepEqual(await shownTodos(other), before, 'both pages start with the same list');
+  const count = (n) => `${n} ${n === 1 ? 'todo' : 'todos'}`;
+  const n = before.items.length;
+
+  await other.fill('#todo-title', 'From the other tab');
+  await other.click('#todo-add');
+  await waitForCount(count(n + 1)); // on the first page, which did nothing
+  assert.deepEqual((await shownTodos()).items[0], { title: 'From the other tab', done: false });
+
+  await page.check('#todo-list li:has-text("From the other tab") input[type=checkbox]');
+  await other.waitForSelector('#todo-list li.done:has-text("From the other tab")');
+
+  await other.click('#todo-list li:has-text("From the other tab") button[aria-label^="Delete"]');
+  await waitForCount(count(n));
+  assert.deepEqual(await shownTodos(), before, 'the delete reached the first page');
+  assert.deepEqual(await shownTodos(other), before);
+  await other.close();
+  assert.deepEqual(problems, [], 'no page errors');
 });
 
 test('files card: upload with progress, then the thumbnail from the temp URL', async () => {

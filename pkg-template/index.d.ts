@@ -39,6 +39,11 @@ export namespace cloud {
     timeout?: number;
     /** Where credentials are kept (default `'local'`). */
     persistence?: 'local' | 'session' | 'none';
+    /**
+     * The WebSocket constructor for `watch()` where the runtime has none (Node 18/20 without the `ws`
+     * package installed); by default the global `WebSocket`, else `require('ws')`.
+     */
+    WebSocket?: new (url: string) => any;
   }
 
   interface IInitConfig extends WebOptions {
@@ -306,6 +311,8 @@ export namespace DB {
     /** Removes every matching document (needs a non-empty `where`). */
     remove(options: OQ<CallOptions<RemoveResult>>): void;
     remove(options?: RQ<CallOptions<RemoveResult>>): Promise<RemoveResult>;
+    /** Live results of `where` / `orderBy` / `limit` (`field` is ignored, as in wx). */
+    watch(options: IWatchOptions): RealtimeListener;
   }
   interface CollectionReference extends Query {
     readonly collectionName: string;
@@ -325,6 +332,39 @@ export namespace DB {
     update(options: RQ<DataOptions<UpdateResult>>): Promise<UpdateResult>;
     remove(options: OQ<CallOptions<RemoveResult>>): void;
     remove(options?: RQ<CallOptions<RemoveResult>>): Promise<RemoveResult>;
+    /** Live view of this one document. */
+    watch(options: IWatchOptions): RealtimeListener;
+  }
+
+  /** One change of a realtime snapshot. */
+  interface ChangeEvent {
+    id: number;
+    dataType: 'init' | 'update' | 'replace' | 'add' | 'remove' | 'limit';
+    queueType: 'init' | 'update' | 'enqueue' | 'dequeue';
+    docId: string;
+    /** The document after the change (before it, for `remove` / `dequeue`). */
+    doc: Record<string, any>;
+    /** Present on `update`: the changed fields by dotted path. */
+    updatedFields?: Record<string, any>;
+    /** Present on `update`: the removed fields' paths. */
+    removedFields?: string[];
+  }
+  /** What `onChange` receives: the changes of one event and the whole result after it. */
+  interface ISnapshot {
+    id: number;
+    docChanges: ChangeEvent[];
+    docs: Record<string, any>[];
+    /** `'init'` on the first snapshot (and after the server re-initialised the watch). */
+    type?: 'init';
+  }
+  interface IWatchOptions {
+    onChange: (snapshot: ISnapshot) => void;
+    /** Called once, with errCode -402002…-402012, when the watch ends after its retries. */
+    onError: (error: CloudError) => void;
+  }
+  interface RealtimeListener {
+    /** Stops the watch; resolves at once. A no-op when already closed. */
+    close(): Promise<void>;
   }
   interface Aggregate {
     addFields(object: object): Aggregate;

@@ -60,8 +60,8 @@ const AGGREGATE_OPERATORS =
 // Builder methods the wasm exports as one `_call(index, …)` per class; the index is the position in
 // these lists, which are the `*_METHODS` constants of src/database/bindings.rs (a native test compares).
 const DATABASE_METHODS = 'collection serverDate RegExp';
-const QUERY_METHODS = 'where orderBy limit skip field get count update remove doc add aggregate';
-const DOCUMENT_METHODS = 'field get set update remove';
+const QUERY_METHODS = 'where orderBy limit skip field get count update remove doc add aggregate watch';
+const DOCUMENT_METHODS = 'field get set update remove watch';
 
 function defineCalls(Class, names) {
   names.split(' ').forEach((name, index) => {

@@ -46,6 +46,8 @@ impl CloudHandle {
     /// `new cloud.Cloud({ resourceAppid?, resourceEnv, endpoint?, region?, timeout?, persistence? })`.
     #[wasm_bindgen(js_name = createInstance)]
     pub fn create_instance(options: JsValue) -> Result<CloudHandle, JsValue> {
+        #[cfg(feature = "database")]
+        database::realtime::remember_socket_constructor(&options);
         CloudCore::new_instance(&options)
             .map(CloudHandle)
             .map_err(|error| error.to_js())
@@ -53,6 +55,8 @@ impl CloudHandle {
 
     /// `init(config?)`; resolves at once (sign-in happens lazily before the first call).
     pub fn init(&self, config: JsValue) -> js_sys::Promise {
+        #[cfg(feature = "database")]
+        database::realtime::remember_socket_constructor(&config);
         self.0.init(&config);
         js_sys::Promise::resolve(&JsValue::UNDEFINED)
     }

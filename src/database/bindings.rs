@@ -17,9 +17,11 @@ use super::command::{self, ArgError, Internal};
 use super::convert::{self, ConvertError};
 use super::encode::{contains_update_command, encode_projection, encode_query, encode_update};
 use super::geo::{self, GeoError, Geometry, Kind, Position};
+use super::realtime::{self, RealtimeListener};
 use super::registry::Registered;
 use super::request::{self, Body, Order};
 use super::value::{to_json, EncodeError, Value};
+use super::watch::Spec;
 use crate::call_style;
 use crate::cloud::{CloudCore, Service};
 use crate::error::{CloudError, Failure};
@@ -592,6 +594,36 @@ fn execute(
     Ok(call_style::dispatch(api, options, call))
 }
 
+/// Validates `{ onChange, onError }` (both functions, as wx asserts) and starts the watcher; errors that
+/// come later (no env, no socket, server errors after retries) go to `onError`.
+fn start_watch(
+    db: &DbCore,
+    api: &'static str,
+    options: &JsValue,
+    spec: Spec,
+) -> Result<RealtimeListener, JsValue> {
+    let on_change = js::get(options, "onChange");
+    let on_error = js::get(options, "onError");
+    let (Some(on_change), Some(on_error)) = (
+        on_change.dyn_ref::<js_sys::Function>(),
+        on_error.dyn_ref::<js_sys::Function>(),
+    ) else {
+        return Err(throw(
+            api,
+            Failure::type_error("onChange and onError must be functions"),
+        ));
+    };
+    let session = db.session().map_err(|error| error.to_js())?;
+    let session = session.map_err(|f| throw(api, f))?;
+    Ok(realtime::watch(
+        &session,
+        api,
+        spec,
+        on_change.clone(),
+        on_error.clone(),
+    ))
+}
+
 /// `{ ...fields, errMsg: '<api>:ok' }`.
 fn ok_result(api: &str, fields: &[(&str, JsValue)]) -> JsValue {
     let out = Object::new();
@@ -896,7 +928,7 @@ pub struct Query {
 
 /// Query's JS methods in `_call` index order; pkg-template/index.js defines them from this very list.
 pub const QUERY_METHODS: &str =
-    "where orderBy limit skip field get count update remove doc add aggregate";
+    "where orderBy limit skip field get count update remove doc add aggregate watch";
 
 #[wasm_bindgen]
 impl Query {
@@ -917,6 +949,7 @@ impl Query {
             9 => self.doc(first).map(Into::into),
             10 => self.add(first),
             11 => Ok(self.aggregate().into()),
+            12 => self.watch(first).map(Into::into),
             _ => Err(unknown_method("collection", method)),
         }
     }
@@ -1016,6 +1049,17 @@ impl Query {
         )
     }
 
+    /// `watch({ onChange, onError })`: a live view of `where` / `orderBy` / `limit` (not `field`, as wx).
+    pub fn watch(&self, options: JsValue) -> Result<RealtimeListener, JsValue> {
+        let spec = Spec {
+            collection: self.state.collection.to_string(),
+            query: self.state.query.as_deref().unwrap_or("{}").to_owned(),
+            limit: self.state.limit,
+            orders: (*self.state.orders).clone(),
+        };
+        start_watch(&self.state.db, "collection.watch", &options, spec)
+    }
+
     /// `aggregate()`: an empty pipeline.
     pub fn aggregate(&self) -> Aggregate {
         Aggregate {
@@ -1047,7 +1091,7 @@ impl DocumentReference {
 }
 
 /// DocumentReference's JS methods in `_call` index order (pkg-template/index.js defines them from it).
-pub const DOCUMENT_METHODS: &str = "field get set update remove";
+pub const DOCUMENT_METHODS: &str = "field get set update remove watch";
 
 #[wasm_bindgen]
 impl DocumentReference {
@@ -1066,6 +1110,7 @@ impl DocumentReference {
             2 => self.set(options),
             3 => self.update(options),
             4 => self.remove(options),
+            5 => self.watch(options).map(Into::into),
             _ => Err(unknown_method("document", method)),
         }
     }
@@ -1181,6 +1226,17 @@ impl DocumentReference {
                 Ok(ok_result(api, &[("stats", stats("updated", updated))]))
             }),
         )
+    }
+
+    /// `watch({ onChange, onError })` on this one document (`{ _id }`).
+    pub fn watch(&self, options: JsValue) -> Result<RealtimeListener, JsValue> {
+        let spec = Spec {
+            collection: self.collection.to_string(),
+            query: request::id_query(&self.id_json),
+            limit: None,
+            orders: Vec::new(),
+        };
+        start_watch(&self.db, "document.watch", &options, spec)
     }
 
     /// `remove()` → `{ stats: { removed } }`; fails when nothing was removed (as wx).

@@ -2,16 +2,19 @@
 //! Geo values and aggregation, over the `database.*` actions of the `/web` protocol (protocol.md §5).
 //!
 //! Pure core (native `cargo test`): [`value`] (the value model and its JSON writer), [`command`],
-//! [`geo`], [`encode`] (query/update encoding as the official SDK does it) and [`request`] (action
-//! parameters in the SDK's key order). Edge: `convert` (JsValue ↔ model, result decoding), `registry`
-//! (finding the Rust value behind an SDK object passed back from JS) and `bindings` (the exported classes).
+//! [`geo`], [`encode`] (query/update encoding as the official SDK does it), [`request`] (action
+//! parameters in the SDK's key order) and [`watch`] (realtime frames, event ids, the snapshot window). Edge: `convert` (JsValue ↔ model, result decoding), `registry`
+//! (finding the Rust value behind an SDK object passed back from JS), `bindings` (the exported classes) and
+//! [`realtime`] (the socket per session and its watchers).
 
 pub mod command;
 pub mod encode;
 pub mod geo;
 pub mod request;
 pub mod value;
+pub mod watch;
 
 pub mod bindings;
 mod convert;
+pub mod realtime;
 mod registry;

@@ -39,21 +39,46 @@ async function callHello(event) {
 // ---------------------------------------------------------------------------------------------------------
 // Todos: collection `todos` has wx's default rule (only the creator reads and writes), so every user sees
 // only their own. The where() says so explicitly: '{openid}' is replaced by the caller's openid server-side.
+// The list is live: a watch() on the same query re-renders it on every change, from this page or any other
+// page of the same user, so writes do not re-read the list. Should the watch end (onError after its own
+// reconnect attempts), the card says so and goes back to re-reading after every write.
 
 const mine = () => todos.where({ _openid: '{openid}' });
+const listed = () => mine().orderBy('created', 'desc').limit(20);
+let live = false;
+let renderTicket = 0;
 
-/** Re-reads the list and the count after every change, so the screen always shows what the server holds. */
+/** Renders `items` with the count read now; an older render finishing late never overwrites a newer one. */
+async function showTodos(items) {
+  const ticket = ++renderTicket;
+  const { total } = await mine().count();
+  if (ticket !== renderTicket) return;
+  renderTodos(items, total);
+  showTodoError('');
+}
+
+/** Re-reads the list and the count (first paint, and after every write while the watch is down). */
 async function refreshTodos() {
   try {
-    const [{ data }, { total }] = await Promise.all([
-      mine().orderBy('created', 'desc').limit(20).get(),
-      mine().count(),
-    ]);
-    renderTodos(data, total);
-    showTodoError('');
+    await showTodos((await listed().get()).data);
   } catch (error) {
     showTodoError(describeError(error));
   }
+}
+
+function watchTodos() {
+  listed().watch({
+    onChange: (snapshot) => {
+      live = true;
+      $('todo-live').hidden = false;
+      showTodos(snapshot.docs).catch((error) => showTodoError(describeError(error)));
+    },
+    onError: (error) => {
+      live = false;
+      $('todo-live').hidden = true;
+      showTodoError(`live updates stopped: ${describeError(error)}`);
+    },
+  });
 }
 
 function renderTodos(items, total) {
@@ -98,15 +123,16 @@ function todoItem(todo) {
 }
 
 /**
- * Runs one write, then refreshes; returns whether the write succeeded. While busy the card ignores clicks
- * (style.css), so two writes never interleave with a half-rendered list.
+ * Runs one write (the watch brings the new list; without it, the list is re-read); returns whether the write
+ * succeeded. While busy the card ignores clicks (style.css), so two writes never interleave with a
+ * half-rendered list.
  */
 async function changeTodo(write) {
   const card = $('todos-card');
   card.setAttribute('aria-busy', 'true');
   try {
     await write();
-    await refreshTodos();
+    if (!live) await refreshTodos();
     return true;
   } catch (error) {
     showTodoError(describeError(error));
@@ -220,5 +246,6 @@ $('file-delete').addEventListener('click', deleteCurrentFile);
 
 for (const id of ['hello-call', 'todo-add', 'file-input']) $(id).disabled = false;
 await refreshTodos();
+watchTodos();
 // Tests wait for this: handlers are wired and the first list is on screen.
 document.body.dataset.ready = 'true';
