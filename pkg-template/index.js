@@ -3,11 +3,78 @@
 // The bytes are inlined by scripts/build-pkg.sh as one string whose char codes are the bytes (0-255):
 // gzip keeps byte alignment, so it compresses ~25% better than base64.
 // Inside WeChat (a global `wx` with `wx.cloud`) the exported `cloud` is `wx.cloud` and no wasm is loaded.
-import { initSync, CloudHandle } from './glue/taro_cloud_wasm.js';
-// The database classes through the namespace: a build without the `database` feature
-// (scripts/build-pkg.sh --variant) has none of them, and then `glue.Database` is undefined.
-import * as glue from './glue/taro_cloud_wasm.js';
+//
+// Trap recovery: should the wasm ever trap (a WebAssembly.RuntimeError: a bug, or a stack or memory
+// exhausted by input the Rust side failed to refuse), its memory may be inconsistent, so that instance is
+// never used again. The call that trapped fails with errCode -1 and code INTERNAL_ERROR; a fresh instance
+// from a fresh copy of the glue (scripts/glue-factory.mjs) serves every later call, with each Cloud's
+// init config replayed. Database objects made before the restart throw a clear error: make them again.
+import { createGlue } from './glue/factory.js';
 import wasmBytes from './glue/wasm-bytes.js';
+
+let glue; // the current copy of the glue and its wasm instance
+let generation = 0; // counts instances; a Cloud re-creates its handle when this moves on
+let wasmModule; // compiled once, instantiated again after a trap
+
+function start() {
+  glue = createGlue();
+  glue.initSync({ module: wasmModule });
+  generation++;
+  // scripts/build-pkg.sh drops this labelled statement (esbuild --drop-labels) when the wasm has no
+  // database, so the statics and their name lists leave the bundle too.
+  database: if (glue.Database) installDatabaseStatics(glue, generation);
+}
+
+function internalError(api, message) {
+  const error = new Error(api + ':fail ' + message);
+  error.errCode = -1;
+  error.errMsg = error.message;
+  error.code = 'INTERNAL_ERROR';
+  return error;
+}
+
+// After a trap in instance `trapped`: retire it and start a fresh one (once, however many calls trapped).
+function restart(api, trap, trapped) {
+  if (trapped === generation) {
+    const old = glue;
+    start();
+    old.retire(() =>
+      internalError(api, 'this object was made before the SDK restarted after an internal error; make it again'),
+    );
+  }
+  return internalError(api, 'internal error (' + trap.message + '); the SDK restarted itself, later calls work');
+}
+
+// Runs `call` into the wasm; a trap (thrown, or rejecting the returned Promise) restarts the instance and
+// fails this call with errCode -1 instead (as a rejected Promise, or through fail/complete when given).
+function guard(api, options, call) {
+  const current = generation;
+  let result;
+  try {
+    result = call();
+  } catch (error) {
+    if (!(error instanceof WebAssembly.RuntimeError)) throw error;
+    const failure = restart(api, error, current);
+    if (options === undefined) throw failure;
+    if (options && (options.success || options.fail || options.complete)) {
+      setTimeout(() => {
+        try {
+          if (typeof options.fail === 'function') options.fail(failure);
+        } finally {
+          if (typeof options.complete === 'function') options.complete(failure);
+        }
+      });
+      return undefined;
+    }
+    return Promise.reject(failure);
+  }
+  if (result instanceof Promise) {
+    return result.then(undefined, (error) => {
+      throw error instanceof WebAssembly.RuntimeError ? restart(api, error, current) : error;
+    });
+  }
+  return result;
+}
 
 // `cloud.CloudID(id)`: usable with or without `new`; serializes to the id.
 function CloudID(cloudID) {
@@ -26,16 +93,37 @@ CloudID.prototype.toJSON = CloudID.prototype.toString = function () {
 };
 
 // The JS face of one Cloud; closures keep the handle alive exactly as long as this object
-// (the wasm side is freed by the glue's FinalizationRegistry: wasm-bindgen --weak-refs).
+// (the wasm side is freed by the glue's FinalizationRegistry: wasm-bindgen --weak-refs). After a restart
+// the handle is made again in the new instance and the last `init(config)` replayed.
 // Storage and database methods exist only when the wasm was built with those features.
 const OPTIONAL_METHODS = ['uploadFile', 'downloadFile', 'getTempFileURL', 'deleteFile', 'database'];
-function expose(handle) {
+function expose(create) {
+  let handle = create();
+  let made = generation;
+  let initialised = false;
+  let lastConfig;
+  const current = () => {
+    if (made !== generation) {
+      handle = create();
+      made = generation;
+      if (initialised) handle.init(lastConfig);
+    }
+    return handle;
+  };
   const face = {
-    init: (config) => handle.init(config),
-    callFunction: (options) => handle.callFunction(options),
+    init: (config) => {
+      initialised = true;
+      lastConfig = config;
+      return guard('cloud.init', null, () => current().init(config));
+    },
+    callFunction: (options) => guard('cloud.callFunction', options, () => current().callFunction(options)),
   };
   for (const name of OPTIONAL_METHODS) {
-    if (typeof handle[name] === 'function') face[name] = (options) => handle[name](options);
+    if (typeof handle[name] === 'function') {
+      // `database(config)` returns an object: a trap while making it is thrown.
+      const style = name === 'database' ? () => undefined : (options) => options;
+      face[name] = (options) => guard('cloud.' + name, style(options), () => current()[name](options));
+    }
   }
   face.CloudID = CloudID;
   return face;
@@ -63,11 +151,11 @@ const DATABASE_METHODS = 'collection serverDate RegExp';
 const QUERY_METHODS = 'where orderBy limit skip field get count update remove doc add aggregate watch';
 const DOCUMENT_METHODS = 'field get set update remove watch';
 
-function defineCalls(Class, names) {
+function defineCalls(Class, names, api) {
   names.split(' ').forEach((name, index) => {
     Object.defineProperty(Class.prototype, name, {
       value: function (first, second) {
-        return this._call(index, first, second);
+        return guard(api + '.' + name, undefined, () => this._call(index, first, second));
       },
       writable: true,
       configurable: true,
@@ -75,40 +163,53 @@ function defineCalls(Class, names) {
   });
 }
 
-function installDatabaseStatics() {
-  defineCalls(glue.Database, DATABASE_METHODS);
-  defineCalls(glue.Query, QUERY_METHODS);
-  defineCalls(glue.DocumentReference, DOCUMENT_METHODS);
-  const command = { project: { slice: (value) => glue.makeCommand('project.slice', [value]) }, aggregate: {} };
-  for (const name of COMMANDS.split(' ')) command[name] = (...args) => glue.makeCommand(name, args);
+// Installs the database statics on one copy of the glue (`g`, instance number `made`).
+function installDatabaseStatics(g, made) {
+  defineCalls(g.Database, DATABASE_METHODS, 'database');
+  defineCalls(g.Query, QUERY_METHODS, 'collection');
+  defineCalls(g.DocumentReference, DOCUMENT_METHODS, 'document');
+  const make = (name, args) => guard('db.command', undefined, () => g.makeCommand(name, args));
+  const command = { project: { slice: (value) => make('project.slice', [value]) }, aggregate: {} };
+  for (const name of COMMANDS.split(' ')) command[name] = (...args) => make(name, args);
   for (const name of AGGREGATE_OPERATORS.split(' ')) {
-    command.aggregate[name] = (param) => glue.makeCommand('aggregate.' + name, [param]);
+    command.aggregate[name] = (param) => make('aggregate.' + name, [param]);
   }
   for (const name of CHAINED.split(' ')) {
-    glue.Command.prototype[name] = function (...args) {
-      return this._chain(name, args);
+    g.Command.prototype[name] = function (...args) {
+      return guard('db.command', undefined, () => this._chain(name, args));
     };
+  }
+  // An SDK value of a retired instance reads as token 0 (no value), so passing it to a new instance's
+  // where()/update() fails with a type error instead of naming whatever holds its slot there now.
+  for (const Class of [g.Command, g.GeoValue, g.ServerDate, g.DbRegExp]) {
+    const token = Object.getOwnPropertyDescriptor(Class.prototype, '__tcw');
+    Object.defineProperty(Class.prototype, '__tcw', {
+      get() {
+        return made === generation ? token.get.call(this) : 0;
+      },
+      configurable: true,
+    });
   }
   const Geo = {};
   for (const name of 'Point LineString Polygon MultiPoint MultiLineString MultiPolygon'.split(' ')) {
     const Factory = function (first, second) {
-      return new glue.GeoValue(name, first, second);
+      return guard('db.Geo.' + name, undefined, () => new g.GeoValue(name, first, second));
     };
     Object.defineProperty(Factory, 'name', { value: name });
     Object.defineProperty(Factory, Symbol.hasInstance, {
-      value: (value) => value instanceof glue.GeoValue && value._type === name,
+      value: (value) => value instanceof g.GeoValue && value._type === name,
     });
-    Factory.prototype = glue.GeoValue.prototype;
+    Factory.prototype = g.GeoValue.prototype;
     Geo[name] = Factory;
   }
   const stages = 'addFields bucket bucketAuto count geoNear group limit lookup match project replaceRoot sample skip';
   for (const name of (stages + ' sort sortByCount unwind').split(' ')) {
-    glue.Aggregate.prototype[name] = function (param) {
-      return this._stage(name, param);
+    g.Aggregate.prototype[name] = function (param) {
+      return guard('aggregate.' + name, undefined, () => this._stage(name, param));
     };
   }
-  Object.defineProperty(glue.Database.prototype, 'command', { value: command });
-  Object.defineProperty(glue.Database.prototype, 'Geo', { value: Geo });
+  Object.defineProperty(g.Database.prototype, 'command', { value: command });
+  Object.defineProperty(g.Database.prototype, 'Geo', { value: Geo });
 }
 
 function decode(text) {
@@ -118,14 +219,12 @@ function decode(text) {
 }
 
 function createCloud() {
-  initSync({ module: decode(wasmBytes) });
-  // scripts/build-pkg.sh drops this labelled statement (esbuild --drop-labels) when the wasm has no
-  // database, so the statics and their name lists leave the bundle too.
-  database: if (glue.Database) installDatabaseStatics();
-  const cloud = expose(CloudHandle.createDefault());
+  wasmModule = new WebAssembly.Module(decode(wasmBytes));
+  start();
+  const cloud = expose(() => glue.CloudHandle.createDefault());
   // `new cloud.Cloud({ resourceEnv, ... })` then `await instance.init()`.
   cloud.Cloud = function Cloud(options) {
-    return expose(CloudHandle.createInstance(options));
+    return expose(() => glue.CloudHandle.createInstance(options));
   };
   return cloud;
 }

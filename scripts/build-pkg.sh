@@ -67,6 +67,8 @@ node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
 placeholder=__TARO_CLOUD_WASM_BYTES__
 echo "export default \"$placeholder\";" >"$work/glue/wasm-bytes.js"
 cp pkg-template/index.js "$work/index.js"
+# The glue as a factory of fresh copies, for the shim's restart after a wasm trap.
+node scripts/glue-factory.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/factory.js"
 
 # Without a feature the shim's namespace reads of its classes (glue.Database, …) are undefined on purpose.
 quiet_missing=$([ -n "$variant" ] && [ "$variant" != full ] && echo --log-override:import-is-undefined=silent || true)

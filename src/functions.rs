@@ -107,6 +107,18 @@ pub fn check_data_size(request_data: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Checks the nesting of the serialized `data` (the same limit as database values: deeper JSON is
+/// refused by the function gateway's parser anyway, so it fails here with a clear message instead).
+pub fn check_data_depth(request_data: &str) -> Result<(), Failure> {
+    if limits::json_nesting_depth(request_data) > limits::MAX_NESTING_DEPTH {
+        return Err(Failure::parameter_error(format!(
+            "parameter.data is nested deeper than {} levels",
+            limits::MAX_NESTING_DEPTH
+        )));
+    }
+    Ok(())
+}
+
 /// The fields of `callFunction` options.
 struct CallOptions {
     name: JsValue,
@@ -227,14 +239,19 @@ fn prepare(fields: &CallOptions, config_env: &Arg) -> Result<(String, String), F
         "{}".to_owned()
     } else {
         let text = js_sys::JSON::stringify(data).map_err(|error| {
-            Failure::type_error(format!(
-                "parameter.data cannot be serialized: {}",
-                describe(&error)
-            ))
+            let detail = format!("parameter.data cannot be serialized: {}", describe(&error));
+            // RangeError: the engine's stack or string length ran out, i.e. the value is too deep or too
+            // big, which is a value error; TypeError (a cycle, a BigInt) is a type error.
+            if js::get_string(&error, "name").as_deref() == Some("RangeError") {
+                Failure::parameter_error(detail)
+            } else {
+                Failure::type_error(detail)
+            }
         })?;
         text.as_string().unwrap_or_else(|| "{}".to_owned())
     };
     check_data_size(&request_data)?;
+    check_data_depth(&request_data)?;
     Ok((name, request_data))
 }
 
@@ -309,6 +326,21 @@ mod tests {
             error.err_msg,
             "cloud.callFunction:fail -401003 api parameter type error. parameter.name should be string instead of number;"
         );
+    }
+
+    #[test]
+    fn data_nested_deeper_than_the_limit_is_refused() {
+        let depth = limits::MAX_NESTING_DEPTH;
+        let nested =
+            |levels: usize| format!("{}{}{}", "{\"a\":".repeat(levels), "1", "}".repeat(levels));
+        assert!(check_data_depth(&nested(depth)).is_ok());
+        let error = check_data_depth(&nested(depth + 1))
+            .unwrap_err()
+            .into_error(API);
+        assert_eq!(error.err_code, cloud_protocol::errcode::PARAMETER_ERROR);
+        assert!(error
+            .err_msg
+            .ends_with("parameter.data is nested deeper than 100 levels"));
     }
 
     #[test]

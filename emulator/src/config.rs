@@ -13,8 +13,9 @@ pub const REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 /// Largest request body accepted on the `/auth/v1/*` routes (they carry a few tokens at most).
 pub const MAX_AUTH_REQUEST_BYTES: usize = 64 * 1024;
-/// Deepest JSON nesting accepted in a request (objects and arrays).
-pub const MAX_JSON_DEPTH: usize = 64;
+/// Deepest JSON nesting accepted in a request (objects and arrays): a document or query at the documented
+/// limit ([`cloud_protocol::limits::MAX_NESTING_DEPTH`]) plus the few levels of the envelope around it.
+pub const MAX_JSON_DEPTH: usize = cloud_protocol::limits::MAX_NESTING_DEPTH + 8;
 
 /// Server configuration.
 #[derive(Debug, Clone)]

@@ -137,8 +137,8 @@ async fn deeply_nested_json_is_invalid_param() {
     let server = start_default().await;
     let deep = format!(
         "{{\"action\":\"functions.invokeFunction\",\"x\":{}1{}}}",
-        "[".repeat(100),
-        "]".repeat(100)
+        "[".repeat(cloud_emulator::config::MAX_JSON_DEPTH),
+        "]".repeat(cloud_emulator::config::MAX_JSON_DEPTH)
     );
     let answer = server.web_raw("?env=envx", deep).await;
     assert_eq!(answer["code"], "INVALID_PARAM");

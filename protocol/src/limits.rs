@@ -10,3 +10,53 @@ pub const DEFAULT_FUNCTION_TIMEOUT_SECS: u32 = 3;
 pub const MAX_FILES_PER_CALL: usize = 50;
 /// A record or update expression may be at most this many bytes of JSON (`db_doc_size_limit`).
 pub const MAX_RECORD_BYTES: usize = 512 * 1024;
+/// A value may nest objects and arrays at most this many levels deep (MongoDB's BSON limit, which
+/// CloudBase's database inherits). The SDK refuses deeper `data` / queries / `callFunction` data
+/// before any I/O, with a parameter error instead of exhausting a stack.
+pub const MAX_NESTING_DEPTH: usize = 100;
+/// A single `where` / `update` / `add` / aggregate-stage argument may be at most this many bytes of
+/// JSON (estimated while converting it, before anything is encoded); larger input fails that one call.
+pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// How deeply the JSON text `json` nests objects and arrays (`1` for `{}` and `[1]`, `0` for a scalar).
+/// A byte scan that skips strings, so it needs no parse and no recursion.
+pub fn json_nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_depth_skips_strings() {
+        assert_eq!(json_nesting_depth("1"), 0);
+        assert_eq!(json_nesting_depth("{}"), 1);
+        assert_eq!(json_nesting_depth(r#"{"a":[1,{"b":"[[[{"}]}"#), 3);
+        assert_eq!(json_nesting_depth(r#"["\"[[", [[]]]"#), 3);
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(json_nesting_depth(&deep), 5000);
+    }
+}

@@ -57,7 +57,28 @@ fn convert_failure(error: ConvertError) -> Failure {
             detail: "Cannot convert circular structure to JSON".to_owned(),
         },
         ConvertError::Unsupported(message) => Failure::type_error(message),
+        ConvertError::TooDeep => too_deep(),
+        ConvertError::TooLarge => Failure::parameter_error(format!(
+            "parameter is larger than {} MB",
+            limits::MAX_ARGUMENT_BYTES >> 20
+        )),
     }
+}
+
+fn too_deep() -> Failure {
+    Failure::parameter_error(format!(
+        "parameter is nested deeper than {} levels",
+        limits::MAX_NESTING_DEPTH
+    ))
+}
+
+/// A new SDK value, refused when chaining or nesting commands made it deeper than the limit (its depth
+/// is then known to be bounded wherever it is used).
+fn checked_depth(internal: Internal) -> Result<Internal, Failure> {
+    if internal.depth() > limits::MAX_NESTING_DEPTH {
+        return Err(too_deep());
+    }
+    Ok(internal)
 }
 
 fn encode_failure(error: EncodeError) -> Failure {
@@ -103,10 +124,14 @@ pub fn make_command(name: &str, args: Array) -> Result<JsValue, JsValue> {
     let values = args_of(&args).map_err(|f| throw(api, f))?;
     if let Some(op) = name.strip_prefix("aggregate.") {
         let param = values.into_iter().next().unwrap_or(Value::Null);
-        return Ok(command_js(command::aggregate_op(op, param)));
+        return checked_depth(command::aggregate_op(op, param))
+            .map(command_js)
+            .map_err(|f| throw(api, f));
     }
     match command::make(name, values) {
-        Some(Ok(internal)) => Ok(command_js(internal)),
+        Some(Ok(internal)) => checked_depth(internal)
+            .map(command_js)
+            .map_err(|f| throw(api, f)),
         Some(Err(error)) => Err(throw(api, arg_failure(error))),
         None => Err(throw(
             api,
@@ -135,10 +160,12 @@ impl Command {
         let api = "db.command";
         let values = args_of(&args).map_err(|f| throw(api, f))?;
         command::chain(self.reg.value(), name, values)
+            .map_err(arg_failure)
+            .and_then(checked_depth)
             .map(|internal| Command {
                 reg: Registered::new(internal),
             })
-            .map_err(|error| throw(api, arg_failure(error)))
+            .map_err(|failure| throw(api, failure))
     }
 
     /// The wire form (`{"$gt":1}`, …), for debugging and `JSON.stringify`.

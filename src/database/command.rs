@@ -486,6 +486,23 @@ impl Internal {
         })
     }
 
+    /// How many levels of objects and arrays the value adds where it is used (its wire form, about):
+    /// one for the command object plus its deepest operand. Bounded by construction, since every SDK value
+    /// is checked against `limits::MAX_NESTING_DEPTH` when it is made.
+    pub fn depth(&self) -> usize {
+        let deepest = |values: &[Value]| values.iter().map(super::value::depth).max().unwrap_or(0);
+        1 + match self {
+            Internal::Query { operands, .. } | Internal::Logic { operands, .. } => {
+                1 + deepest(operands)
+            }
+            Internal::Update { operand, .. } => 1 + super::value::depth(operand),
+            Internal::Geo(_) => 4,
+            Internal::ServerDate { .. } => 1,
+            Internal::RegExp { .. } => 0,
+            Internal::AggregateOp { param, .. } => super::value::depth(param),
+        }
+    }
+
     /// Whether this is an update command.
     pub fn is_update(&self) -> bool {
         matches!(self, Internal::Update { .. })

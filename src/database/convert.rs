@@ -12,6 +12,7 @@ use super::geo::{self, Kind};
 use super::registry;
 use super::value::{Number, Obj, Value};
 use crate::js;
+use cloud_protocol::limits;
 
 /// The getter every SDK object exposes with its registry token.
 pub const TOKEN_KEY: &str = "__tcw";
@@ -23,6 +24,27 @@ pub enum ConvertError {
     Circular,
     /// A value JSON cannot carry (BigInt, …) (-401003).
     Unsupported(String),
+    /// Objects and arrays nested deeper than [`limits::MAX_NESTING_DEPTH`] (-401002).
+    TooDeep,
+    /// More than [`limits::MAX_ARGUMENT_BYTES`] of JSON (-401002).
+    TooLarge,
+}
+
+/// What one conversion has used so far: the objects it is inside (for cycles and depth) and the
+/// estimated JSON bytes (strings by their UTF-16 length, before they are copied into wasm memory).
+struct Walk {
+    stack: Vec<JsValue>,
+    bytes: usize,
+}
+
+impl Walk {
+    fn spend(&mut self, bytes: usize) -> Result<(), ConvertError> {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > limits::MAX_ARGUMENT_BYTES {
+            return Err(ConvertError::TooLarge);
+        }
+        Ok(())
+    }
 }
 
 /// The JSON text of a number as `JSON.stringify` writes it (integers formatted here, others by JS).
@@ -41,9 +63,14 @@ pub fn number(value: f64) -> Number {
 
 /// Converts a JS value; `Ok(None)` for what `JSON.stringify` drops in objects (undefined, functions,
 /// symbols).
+/// Refuses cycles, nesting deeper than [`limits::MAX_NESTING_DEPTH`] (SDK values count their own depth)
+/// and more than [`limits::MAX_ARGUMENT_BYTES`], before the recursion could exhaust the wasm stack.
 pub fn to_value(value: &JsValue) -> Result<Option<Value>, ConvertError> {
-    let mut stack = Vec::new();
-    convert(value, &mut stack)
+    let mut walk = Walk {
+        stack: Vec::new(),
+        bytes: 0,
+    };
+    convert(value, &mut walk)
 }
 
 /// Converts a JS value that must be present (`undefined` → `null`).
@@ -72,8 +99,14 @@ extern "C" {
     fn classify(value: &JsValue) -> u8;
 }
 
-fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, ConvertError> {
+fn convert(value: &JsValue, walk: &mut Walk) -> Result<Option<Value>, ConvertError> {
     let kind = classify(value);
+    walk.spend(if kind == 1 {
+        // UTF-16 units, read without copying the string: up to 3 UTF-8 bytes each.
+        value.unchecked_ref::<js_sys::JsString>().length() as usize * 3
+    } else {
+        8
+    })?;
     match kind {
         0 => return Ok(None),
         1 => {
@@ -87,6 +120,11 @@ fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, C
         6 => {
             let token = js::get(value, TOKEN_KEY).as_f64().unwrap_or(0.0);
             return match registry::lookup(token as u32) {
+                Some(internal)
+                    if walk.stack.len() + internal.depth() > limits::MAX_NESTING_DEPTH =>
+                {
+                    Err(ConvertError::TooDeep)
+                }
                 Some(internal) => Ok(Some(Value::Internal(internal))),
                 None => Err(ConvertError::Unsupported(
                     "an SDK object that was already freed".to_owned(),
@@ -111,15 +149,18 @@ fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, C
             )));
         }
     }
-    if stack.iter().any(|seen| seen == value) {
+    if walk.stack.iter().any(|seen| seen == value) {
         return Err(ConvertError::Circular);
     }
-    stack.push(value.clone());
+    if walk.stack.len() >= limits::MAX_NESTING_DEPTH {
+        return Err(ConvertError::TooDeep);
+    }
+    walk.stack.push(value.clone());
     let converted = if kind == 5 {
         let array: &Array = value.unchecked_ref();
         let mut items = Vec::with_capacity(array.length() as usize);
         for item in array.iter() {
-            items.push(convert(&item, stack)?.unwrap_or(Value::Null));
+            items.push(convert(&item, walk)?.unwrap_or(Value::Null));
         }
         Value::Array(items)
     } else {
@@ -127,13 +168,14 @@ fn convert(value: &JsValue, stack: &mut Vec<JsValue>) -> Result<Option<Value>, C
         let mut obj: Obj = Vec::with_capacity(keys.length() as usize);
         for key in keys.iter() {
             let child = Reflect::get(value, &key).unwrap_or(JsValue::UNDEFINED);
-            if let Some(child) = convert(&child, stack)? {
+            walk.spend(key.unchecked_ref::<js_sys::JsString>().length() as usize * 3)?;
+            if let Some(child) = convert(&child, walk)? {
                 obj.push((key.as_string().unwrap_or_default().into(), child));
             }
         }
         Value::Object(obj)
     };
-    stack.pop();
+    walk.stack.pop();
     Ok(Some(converted))
 }
 
@@ -147,11 +189,23 @@ pub fn to_js(value: &Value) -> JsValue {
 
 /// Decodes a result value in place: `{$date: ms}` → `Date`, `{$timestamp: s}` → `Date`, GeoJSON →
 /// Geo objects, EJSON `{$numberInt|$numberLong|$numberDouble: "…"}` → numbers; everything else as-is.
+/// Values nested deeper than [`DECODE_DEPTH`] are left as they are: a hostile or broken server must not
+/// be able to exhaust the wasm stack.
 pub fn decode(value: JsValue) -> JsValue {
+    decode_at(value, 0)
+}
+
+/// How deep [`decode`] looks into a result (well above what the database stores).
+const DECODE_DEPTH: usize = 4 * limits::MAX_NESTING_DEPTH;
+
+fn decode_at(value: JsValue, depth: usize) -> JsValue {
+    if depth > DECODE_DEPTH {
+        return value;
+    }
     if Array::is_array(&value) {
         let array: &Array = value.unchecked_ref();
         for i in 0..array.length() {
-            array.set(i, decode(array.get(i)));
+            array.set(i, decode_at(array.get(i), depth + 1));
         }
         return value;
     }
@@ -176,7 +230,7 @@ pub fn decode(value: JsValue) -> JsValue {
     for name in &names {
         let child = js::get(&value, name);
         if child.is_object() {
-            js::set(&value, name, &decode(child));
+            js::set(&value, name, &decode_at(child, depth + 1));
         }
     }
     value

@@ -85,6 +85,17 @@ impl Value {
     }
 }
 
+/// How many levels of objects and arrays `value` nests (`0` for a scalar); SDK values count theirs.
+pub fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(obj) => 1 + obj.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
+        Value::Date(_) | Value::Regex(..) => 1,
+        Value::Internal(internal) => internal.depth(),
+        _ => 0,
+    }
+}
+
 /// `obj[key]`.
 pub fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
     obj.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)

@@ -1,8 +1,7 @@
 //! Where credentials and the device id are kept: `localStorage`, `sessionStorage` or memory
 //! (`persistence: 'none'`, or no Web Storage in this runtime, e.g. Node).
 
-use std::cell::RefCell;
-
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::js::{self, Storage};
@@ -39,9 +38,20 @@ impl Persistence {
     }
 }
 
-thread_local! {
-    // The memory store of `persistence: 'none'`; also used when Web Storage throws.
-    static MEMORY: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+// The memory store of `persistence: 'none'` (also used when Web Storage throws) lives on the JS side, in
+// this snippet module that every copy of the glue shares: the session survives the shim's restart of the
+// wasm after a trap, so the user stays the same user.
+#[wasm_bindgen(inline_js = "const memory = new Map();
+export function memoryGet(key) { return memory.get(key); }
+export function memorySet(key, value) { memory.set(key, value); }
+export function memoryRemove(key) { memory.delete(key); }")]
+extern "C" {
+    #[wasm_bindgen(js_name = memoryGet)]
+    fn memory_get(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = memorySet)]
+    fn memory_set(key: &str, value: &str);
+    #[wasm_bindgen(js_name = memoryRemove)]
+    fn memory_remove(key: &str);
 }
 
 /// A key-value store for one persistence mode.
@@ -71,13 +81,7 @@ impl Store {
         if let Some(Ok(value)) = self.web.as_ref().map(|web| web.get_item(key)) {
             return value;
         }
-        MEMORY.with(|memory| {
-            memory
-                .borrow()
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        })
+        memory_get(key)
     }
 
     /// Stores `value` under `key` (in memory when Web Storage refuses, e.g. quota or privacy mode).
@@ -85,11 +89,7 @@ impl Store {
         if let Some(Ok(())) = self.web.as_ref().map(|web| web.set_item(key, value)) {
             return;
         }
-        MEMORY.with(|memory| {
-            let mut memory = memory.borrow_mut();
-            memory.retain(|(k, _)| k != key);
-            memory.push((key.to_owned(), value.to_owned()));
-        });
+        memory_set(key, value);
     }
 
     /// Removes `key`.
@@ -97,6 +97,6 @@ impl Store {
         if let Some(web) = &self.web {
             let _ = web.remove_item(key);
         }
-        MEMORY.with(|memory| memory.borrow_mut().retain(|(k, _)| k != key));
+        memory_remove(key);
     }
 }

@@ -40,8 +40,9 @@ use crate::web::WebRequest;
 pub const DEFAULT_LIMIT: u64 = 100;
 /// Largest page size of `queryDocument`.
 pub const MAX_LIMIT: u64 = 1000;
-/// Deepest nesting accepted in a query or update document.
-pub const MAX_QUERY_DEPTH: usize = 32;
+/// Deepest nesting accepted in a query, document or update: the documented limit the SDK enforces too
+/// (MongoDB's BSON depth, which CloudBase inherits).
+pub const MAX_QUERY_DEPTH: usize = cloud_protocol::limits::MAX_NESTING_DEPTH;
 
 /// The database actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
