@@ -133,8 +133,8 @@ export namespace cloud {
     file?: Blob | ArrayBuffer | ArrayBufferView;
     /** A `blob:` / object URL (what Taro H5's chooseImage returns), or a Blob. */
     filePath?: string | Blob;
-    /** Extra headers on the upload request. */
-    header?: Record<string, string>;
+    /** Extra headers on the upload request (values are sent as strings). */
+    header?: Record<string, any>;
     /** `'put'` (presigned PUT, default) or `'post'` (COS form upload). */
     method?: 'put' | 'post';
     config?: IConfig;
@@ -148,8 +148,8 @@ export namespace cloud {
   interface DownloadFileResult {
     /** The bytes. */
     data: ArrayBuffer;
-    /** An object URL of the bytes, where the runtime has `URL.createObjectURL`. */
-    tempFilePath?: string;
+    /** An object URL of the bytes (made on first read; every supported runtime has `URL.createObjectURL`). */
+    tempFilePath: string;
     statusCode: number;
     header: Record<string, string>;
     /** `'downloadFile:ok'` (no `cloud.` prefix, as wx). */
@@ -236,6 +236,8 @@ export namespace DB {
   type IQueryCondition = Record<string, any> | DatabaseLogicCommand;
   /** Options of the executing methods: Promise without callbacks, `undefined` with them. */
   interface CallOptions<T> {
+    /** Accepted as Taro's typings do; the env of a database is the one of `cloud.database({ env })`. */
+    config?: cloud.IConfig;
     /** Aborts the call (it then fails with errCode -1). */
     signal?: AbortSignal;
     success?: (res: T) => void;
@@ -280,7 +282,7 @@ export namespace DB {
   }
 
   interface Database {
-    readonly config: { env?: string };
+    readonly config: cloud.IConfig;
     readonly command: Command;
     readonly Geo: IGeo;
     serverDate(options?: { offset: number }): ServerDate;
@@ -380,7 +382,7 @@ export namespace DB {
     replaceRoot(object: object): Aggregate;
     sample(options: { size: number }): Aggregate;
     skip(value: number): Aggregate;
-    sort(object: Record<string, 1 | -1>): Aggregate;
+    sort(object: Record<string, 1 | -1> | object): Aggregate;
     sortByCount(object: any): Aggregate;
     unwind(value: string | object): Aggregate;
     end(options: OQ<CallOptions<AggregateResult>>): void;

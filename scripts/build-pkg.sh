@@ -103,7 +103,7 @@ node -e '
 ' "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$out/index.mjs" "$out/index.cjs"
 
 cp "$work/glue/taro_cloud_wasm_bg.wasm" "$out/taro_cloud_wasm_bg.wasm"
-cp pkg-template/package.json pkg-template/index.d.ts pkg-template/README.md "$out/"
+cp pkg-template/package.json pkg-template/index.d.ts pkg-template/register.mjs pkg-template/register.cjs pkg-template/register.d.ts pkg-template/README.md "$out/"
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 node -e '
   const fs = require("fs");
