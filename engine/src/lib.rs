@@ -14,6 +14,8 @@
 //! * [`aggregate`]: the aggregation pipeline.
 //! * [`rules`]: database permission rules (the four presets and custom rule expressions).
 //! * [`store`]: documents and collection metadata in SQLite (WAL), with single-field indexes.
+//! * [`extended_json`]: canonical EJSON v2 (the admin protocol of `wx-server-sdk`) to and from the wire form.
+//! * [`transaction`]: admin-protocol transactions: snapshot reads, buffered writes, commit-time conflicts.
 //!
 //! Every failure is a [`DbError`] carrying the CloudBase code to report.
 //!
@@ -24,12 +26,14 @@ pub mod aggregate;
 pub mod ejson;
 pub mod error;
 pub mod expr;
+pub mod extended_json;
 pub mod geo;
 pub mod matcher;
 pub mod projection;
 pub mod rules;
 pub mod sort;
 pub mod store;
+pub mod transaction;
 pub mod update;
 pub mod value;
 

@@ -19,9 +19,10 @@
 //! booleans, dates) gives the candidates; else the collection is scanned. Candidates are always re-checked
 //! by the full [`Matcher`](crate::Matcher), so the index only has to give a superset.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard};
 
 use cloud_protocol::codes;
@@ -314,10 +315,50 @@ pub fn plan_query(query: &Value, indexes: &[String]) -> Plan {
     Plan::Scan
 }
 
+/// A document's identity across commits: collection id and canonical `_id` key.
+pub type DocKey = (i64, String);
+
+/// What committed writes changed while snapshots were open (for transactions: snapshot reads and
+/// write-conflict detection). Empty, and not recorded into, while no snapshot is open.
+#[derive(Default)]
+struct ChangeLog {
+    /// Bumped by every committed write transaction that changed documents while snapshots were open.
+    version: u64,
+    /// Open snapshots: version → how many.
+    open: BTreeMap<u64, usize>,
+    /// Per document, in commit order: the version of each change and the document before it
+    /// (its JSON text; `None` when it did not exist).
+    changes: HashMap<DocKey, Vec<(u64, Option<String>)>>,
+}
+
+impl ChangeLog {
+    /// Drops the changes no open snapshot can ask about (those at or before the oldest snapshot).
+    fn prune(&mut self) {
+        match self.open.keys().next().copied() {
+            None => self.changes.clear(),
+            Some(oldest) => self.changes.retain(|_, list| {
+                list.retain(|(version, _)| *version > oldest);
+                !list.is_empty()
+            }),
+        }
+    }
+
+    /// The first change of `key` after `snapshot`, if any.
+    fn first_change_after(&self, key: &DocKey, snapshot: u64) -> Option<&(u64, Option<String>)> {
+        self.changes
+            .get(key)?
+            .iter()
+            .find(|(version, _)| *version > snapshot)
+    }
+}
+
 /// The document store; one connection behind a mutex (SQLite serialises writers anyway).
 pub struct DocStore {
     conn: Mutex<Connection>,
     examined: AtomicU64,
+    change_log: Mutex<ChangeLog>,
+    /// How many snapshots are open; writes record what they change only while it is non-zero.
+    open_snapshots: AtomicUsize,
 }
 
 impl DocStore {
@@ -334,7 +375,65 @@ impl DocStore {
         Ok(DocStore {
             conn: Mutex::new(conn),
             examined: AtomicU64::new(0),
+            change_log: Mutex::new(ChangeLog::default()),
+            open_snapshots: AtomicUsize::new(0),
         })
+    }
+
+    fn log(&self) -> MutexGuard<'_, ChangeLog> {
+        self.change_log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a snapshot of the committed state as of now and returns its version: until
+    /// [`DocStore::close_snapshot`], [`DocStore::read_at`] answers as of this moment and
+    /// [`DocStore::changed_since`] tells which documents later commits touched.
+    pub fn open_snapshot(&self) -> u64 {
+        // Holding the connection means no write transaction is half done: the snapshot sits between commits.
+        let _writer = self.lock();
+        let mut log = self.log();
+        let version = log.version;
+        *log.open.entry(version).or_default() += 1;
+        self.open_snapshots.fetch_add(1, AtomicOrdering::AcqRel);
+        version
+    }
+
+    /// Closes a snapshot opened by [`DocStore::open_snapshot`].
+    pub fn close_snapshot(&self, version: u64) {
+        let mut log = self.log();
+        if let Some(count) = log.open.get_mut(&version) {
+            *count -= 1;
+            if *count == 0 {
+                log.open.remove(&version);
+            }
+            self.open_snapshots.fetch_sub(1, AtomicOrdering::AcqRel);
+        }
+        log.prune();
+    }
+
+    /// The document `key` as it was at snapshot `version` (`None`: it did not exist).
+    pub fn read_at(&self, version: u64, key: &DocKey) -> DbResult<Option<Value>> {
+        let current = self.read(|t| {
+            let mut found = None;
+            t.scan(key.0, &Plan::Ids(vec![key.1.clone()]), &mut |stored| {
+                found = Some(stored.doc);
+                Ok(false)
+            })?;
+            Ok(found)
+        })?;
+        // Checked after the read: a commit the read saw has its change recorded already.
+        let log = self.log();
+        match log.first_change_after(key, version) {
+            Some((_, Some(before))) => serde_json::from_str(before).map(Some).map_err(failed),
+            Some((_, None)) => Ok(None),
+            None => Ok(current),
+        }
+    }
+
+    /// Whether a commit after snapshot `version` changed any of `keys`.
+    pub fn changed_since(&self, version: u64, keys: &[DocKey]) -> bool {
+        let log = self.log();
+        keys.iter()
+            .any(|key| log.first_change_after(key, version).is_some())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -364,11 +463,32 @@ impl DocStore {
     ) -> DbResult<T> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(behavior).map_err(failed)?;
-        let txn = Txn {
+        let mut txn = Txn {
             tx,
             examined: &self.examined,
+            touched: (self.open_snapshots.load(AtomicOrdering::Acquire) > 0)
+                .then(|| RefCell::new(Vec::new())),
         };
         let out = f(&txn)?;
+        let touched = txn
+            .touched
+            .take()
+            .map(RefCell::into_inner)
+            .unwrap_or_default();
+        if touched.is_empty() {
+            txn.tx.commit().map_err(failed)?;
+            return Ok(out);
+        }
+        // Recorded before the commit becomes visible, so a reader that sees it also sees the record.
+        let mut log = self.log();
+        log.version += 1;
+        let version = log.version;
+        for (key, before) in touched {
+            let list = log.changes.entry(key).or_default();
+            if list.last().is_none_or(|(v, _)| *v != version) {
+                list.push((version, before));
+            }
+        }
         txn.tx.commit().map_err(failed)?;
         Ok(out)
     }
@@ -378,6 +498,8 @@ impl DocStore {
 pub struct Txn<'a> {
     tx: Transaction<'a>,
     examined: &'a AtomicU64,
+    /// While snapshots are open: each document this transaction changed and its JSON before.
+    touched: Option<RefCell<Vec<(DocKey, Option<String>)>>>,
 }
 
 fn row_to_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
@@ -659,11 +781,34 @@ impl Txn<'_> {
         }
         let seq = self.tx.last_insert_rowid();
         self.write_index(meta.cid, &meta.indexes, seq, doc)?;
+        if let Some(touched) = &self.touched {
+            touched.borrow_mut().push(((meta.cid, key), None));
+        }
         Ok(seq)
+    }
+
+    /// Records the document at `seq` as changed by this transaction (only while snapshots are open).
+    fn record_before_change(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
+        let Some(touched) = &self.touched else {
+            return Ok(());
+        };
+        let row: Option<(String, String)> = self
+            .tx
+            .prepare_cached("SELECT id_key, json FROM documents WHERE seq = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![seq], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(failed)?;
+        if let Some((key, json)) = row {
+            touched.borrow_mut().push(((meta.cid, key), Some(json)));
+        }
+        Ok(())
     }
 
     /// Stores `doc` in place of the document at `seq` (same `_id`).
     pub fn replace(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
+        self.record_before_change(meta, seq)?;
         self.tx
             .prepare_cached("UPDATE documents SET json = ?2 WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq, doc.to_string()]))
@@ -680,6 +825,7 @@ impl Txn<'_> {
 
     /// Deletes the document at `seq`.
     pub fn delete(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
+        self.record_before_change(meta, seq)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq]))
