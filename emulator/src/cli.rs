@@ -77,6 +77,10 @@ struct ServerArgs {
     /// Write the database to DIR/database/ in the --import layout on clean shutdown (needs --env).
     #[arg(long = "export-on-exit", value_name = "DIR")]
     export_on_exit: Option<PathBuf>,
+    /// The wx-server-sdk package folder for functions without their own node_modules/wx-server-sdk
+    /// (default: $CLOUD_EMULATOR_WX_SERVER_SDK_DIR, else the pinned 4.0.2 that scripts/setup.sh installs).
+    #[arg(long = "wx-server-sdk", value_name = "DIR")]
+    wx_server_sdk: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -105,6 +109,7 @@ impl ServerArgs {
             admin_token: crate::config::new_admin_token(),
             import_dir: self.import,
             export_on_exit: self.export_on_exit,
+            wx_server_sdk: self.wx_server_sdk,
         })
     }
 }

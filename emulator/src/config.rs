@@ -47,6 +47,9 @@ pub struct Config {
     pub import_dir: Option<PathBuf>,
     /// `--export-on-exit DIR`: write `DIR/database/` on clean shutdown.
     pub export_on_exit: Option<PathBuf>,
+    /// `--wx-server-sdk DIR`: the `wx-server-sdk` package folder given to functions without their own
+    /// copy (default: see [`crate::admin::pinned_sdk_dir`]).
+    pub wx_server_sdk: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             admin_token: new_admin_token(),
             import_dir: None,
             export_on_exit: None,
+            wx_server_sdk: None,
         }
     }
 }

@@ -318,6 +318,9 @@ pub fn plan_query(query: &Value, indexes: &[String]) -> Plan {
 /// A document's identity across commits: collection id and canonical `_id` key.
 pub type DocKey = (i64, String);
 
+/// A document a write transaction changed, and its JSON text before (`None`: it did not exist).
+type TouchedDoc = (DocKey, Option<String>);
+
 /// What committed writes changed while snapshots were open (for transactions: snapshot reads and
 /// write-conflict detection). Empty, and not recorded into, while no snapshot is open.
 #[derive(Default)]
@@ -499,7 +502,7 @@ pub struct Txn<'a> {
     tx: Transaction<'a>,
     examined: &'a AtomicU64,
     /// While snapshots are open: each document this transaction changed and its JSON before.
-    touched: Option<RefCell<Vec<(DocKey, Option<String>)>>>,
+    touched: Option<RefCell<Vec<TouchedDoc>>>,
 }
 
 fn row_to_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
