@@ -111,6 +111,54 @@ fn is_empty_param(value: &SignedValue<'_>) -> bool {
     matches!(value, SignedValue::Text(text) if text.is_empty())
 }
 
+/// The canonical header block: `name:value\n` per signed header, values trimmed and lowercased, a
+/// multipart content-type reduced to `multipart/form-data`.
+pub fn canonical_headers(
+    signed_headers: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut block = String::new();
+    for name in signed_headers.split(';').filter(|n| !n.is_empty()) {
+        let mut value = header(name)
+            .ok_or_else(|| format!("signed header {name} is missing"))?
+            .trim()
+            .to_ascii_lowercase();
+        if name == "content-type" && value.starts_with("multipart/form-data") {
+            value = "multipart/form-data".to_string();
+        }
+        block.push_str(&format!("{name}:{value}\n"));
+    }
+    Ok(block)
+}
+
+/// The canonical request: method (lowercase), `//host/path`, raw query, header block, signed header
+/// names, payload hash — joined by newlines.
+pub fn canonical_request(
+    request: &SignedRequest<'_>,
+    canonical_headers: &str,
+    signed_headers: &str,
+    payload_hash: &str,
+) -> String {
+    format!(
+        "{}\n//{}{}\n{}\n{}\n{}\n{}",
+        request.method.to_ascii_lowercase(),
+        request.host,
+        request.path,
+        request.query,
+        canonical_headers,
+        signed_headers,
+        payload_hash
+    )
+}
+
+/// The string to sign of a canonical request signed at `timestamp` on UTC `date`.
+pub fn string_to_sign(timestamp: i64, date: &str, canonical_request: &str) -> String {
+    format!(
+        "TC3-HMAC-SHA256\n{timestamp}\n{date}/tcb/tc3_request\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
+}
+
 /// Checks the request's `Authorization` against `credentials`; the error says what does not match.
 pub fn verify(request: &SignedRequest<'_>, credentials: &Credentials) -> Result<(), String> {
     let header = request.header;
@@ -157,17 +205,7 @@ pub fn verify(request: &SignedRequest<'_>, credentials: &Credentials) -> Result<
         ));
     }
 
-    let mut canonical_headers = String::new();
-    for name in signed_headers.split(';').filter(|n| !n.is_empty()) {
-        let mut value = header(name)
-            .ok_or_else(|| format!("signed header {name} is missing"))?
-            .trim()
-            .to_ascii_lowercase();
-        if name == "content-type" && value.starts_with("multipart/form-data") {
-            value = "multipart/form-data".to_string();
-        }
-        canonical_headers.push_str(&format!("{name}:{value}\n"));
-    }
+    let canonical_headers = canonical_headers(signed_headers, header)?;
     for required in ["content-type", "host"] {
         if !signed_headers.split(';').any(|n| n == required) {
             return Err(format!("header {required} must be signed"));
@@ -194,20 +232,13 @@ pub fn verify(request: &SignedRequest<'_>, credentials: &Credentials) -> Result<
         payload.extend_from_slice(b"\r\n");
     }
 
-    let canonical_request = format!(
-        "{}\n//{}{}\n{}\n{}\n{}\n{}",
-        request.method.to_ascii_lowercase(),
-        request.host,
-        request.path,
-        request.query,
-        canonical_headers,
+    let canonical_request = canonical_request(
+        request,
+        &canonical_headers,
         signed_headers,
-        sha256_hex(&payload)
+        &sha256_hex(&payload),
     );
-    let string_to_sign = format!(
-        "TC3-HMAC-SHA256\n{timestamp}\n{date}/tcb/tc3_request\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    );
+    let string_to_sign = string_to_sign(timestamp, date, &canonical_request);
     let k_date = hmac(
         format!("TC3{}", credentials.secret_key).as_bytes(),
         date.as_bytes(),
