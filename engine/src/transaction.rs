@@ -53,9 +53,15 @@ struct OpenTransaction {
 }
 
 /// The open transactions of one store.
-#[derive(Default)]
 pub struct Transactions {
     open: Mutex<HashMap<String, Arc<Mutex<OpenTransaction>>>>,
+    lifetime: Duration,
+}
+
+impl Default for Transactions {
+    fn default() -> Self {
+        Transactions::with_lifetime(TRANSACTION_LIFETIME)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,9 +89,17 @@ pub fn conflict() -> DbError {
 }
 
 impl Transactions {
-    /// No open transactions.
+    /// No open transactions; each may live [`TRANSACTION_LIFETIME`].
     pub fn new() -> Transactions {
         Transactions::default()
+    }
+
+    /// No open transactions; each may live `lifetime`.
+    pub fn with_lifetime(lifetime: Duration) -> Transactions {
+        Transactions {
+            open: Mutex::new(HashMap::new()),
+            lifetime,
+        }
     }
 
     /// How many transactions are open.
@@ -95,7 +109,7 @@ impl Transactions {
 
     /// Starts a transaction on `env` and returns its id.
     pub fn start(&self, store: &DocStore, env: &str) -> DbResult<String> {
-        self.expire(store);
+        self.expire_stale(store);
         let mut open = lock(&self.open);
         if open.len() >= MAX_OPEN_TRANSACTIONS {
             return Err(DbError {
@@ -120,16 +134,20 @@ impl Transactions {
         Ok(id)
     }
 
-    /// Aborts the transactions past their lifetime.
-    fn expire(&self, store: &DocStore) {
+    /// Aborts the transactions past their lifetime (cheap when none is open). Call it on every request,
+    /// so an abandoned transaction does not keep the store recording changes for long.
+    pub fn expire_stale(&self, store: &DocStore) {
         let expired: Vec<Arc<Mutex<OpenTransaction>>> = {
             let mut open = lock(&self.open);
+            if open.is_empty() {
+                return;
+            }
             let ids: Vec<String> = open
                 .iter()
                 .filter(|(_, t)| {
                     // A transaction busy with a request is not expired under its feet.
                     t.try_lock()
-                        .is_ok_and(|t| t.started.elapsed() > TRANSACTION_LIFETIME)
+                        .is_ok_and(|t| t.started.elapsed() > self.lifetime)
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
@@ -156,7 +174,7 @@ impl Transactions {
         if transaction.finished {
             return Err(unknown(id));
         }
-        if transaction.started.elapsed() > TRANSACTION_LIFETIME {
+        if transaction.started.elapsed() > self.lifetime {
             lock(&self.open).remove(id);
             finish(store, &mut transaction);
             return Err(unknown(id));
@@ -505,6 +523,27 @@ mod tests {
         assert_eq!(current(&store, "n"), Some(json!({"_id": "n", "v": 2})));
         assert_eq!(current(&store, "new"), None);
         assert!(txns.commit(&store, &rolled, "e").is_err());
+    }
+
+    #[test]
+    fn expired_transactions_end_and_stop_the_change_log() {
+        let (_dir, store) = store_with(&[json!({"_id": "a", "n": 1})]);
+        let txns = Transactions::with_lifetime(Duration::from_millis(1));
+        let t = txns.start(&store, "e").unwrap();
+        txns.remove(&store, &t, "e", "c", &json!("a")).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        txns.expire_stale(&store);
+        assert_eq!(txns.open_count(), 0);
+        assert!(txns.commit(&store, &t, "e").is_err());
+        assert_eq!(current(&store, "a"), Some(json!({"_id": "a", "n": 1})));
+        let meta = store.read(|t| t.collection("e", "c")).unwrap();
+        store
+            .write(|w| w.replace(&meta, 1, &json!({"_id": "a", "n": 2})))
+            .unwrap();
+        assert!(
+            !store.changed_since(0, &[(meta.cid, "\"a\"".to_string())]),
+            "with no snapshot open, writes record nothing"
+        );
     }
 
     #[test]

@@ -137,10 +137,13 @@ impl Database {
         f: impl FnOnce(&DocStore) -> DbResult<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || f(&db.inner.store))
-            .await
-            .map_err(|err| ApiError::new(codes::SYS_ERR, format!("database task failed: {err}")))?
-            .map_err(|err| ApiError::new(err.code, err.message))
+        tokio::task::spawn_blocking(move || {
+            db.inner.transactions.expire_stale(&db.inner.store);
+            f(&db.inner.store)
+        })
+        .await
+        .map_err(|err| ApiError::new(codes::SYS_ERR, format!("database task failed: {err}")))?
+        .map_err(|err| ApiError::new(err.code, err.message))
     }
 }
 
