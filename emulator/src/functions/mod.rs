@@ -9,6 +9,8 @@
 //!   fingerprint of the code's sizes and mtimes; a new fingerprint retires the function's warm workers;
 //! * each function has a pool of at most `max_workers_per_function` workers (`worker`), one call at a
 //!   time each; further calls queue in FIFO order;
+//! * the time limit counts from when the function's code is loaded: a cold start's `require`s (the real
+//!   wx-server-sdk takes about a second) are the platform's init phase, bounded separately (30 s);
 //! * a timeout or a crash kills the worker and the next call starts a fresh one; a throw, a rejection or
 //!   a non-JSON result leaves it warm; workers idle past `idle_timeout` are stopped.
 

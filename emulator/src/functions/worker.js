@@ -94,6 +94,8 @@ async function handle(request) {
   let result;
   try {
     const main = await loadMain();
+    // Loading the code (a cold start) is the platform's init phase: the call's time limit starts now.
+    reply({ id, status: 'started' });
     result = await main(event, context);
   } catch (err) {
     reply({ id, status: 'threw', message: describeError(err) });
