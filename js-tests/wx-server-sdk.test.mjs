@@ -51,6 +51,7 @@ test('CRUD: every EJSON type round-trips; queries, commands and errors as the SD
   assert.deepEqual(r.types.loc, [113.3245, 23.1064], 'a Geo.Point comes back as a Point');
   assert.deepEqual(r.query, [2, 1], '_.gt().and(_.lt()) with a JS RegExp, ordered desc');
   assert.deepEqual(r.or, [1, 3]);
+  assert.deepEqual(r.near, [1, 0], '_.geoNear with maxDistance in metres');
   assert.equal(r.count, 3);
   assert.deepEqual(r.updated, { updated: 1 });
   assert.deepEqual(r.multi, { updated: 2 });
@@ -124,7 +125,7 @@ test('callFunction from a function: result, requestID, the caller passes through
 
 test('storage from a function: upload (metadata + PUT), temp URL, download, delete', async () => {
   const r = await run({ op: 'storage' });
-  assert.equal(r.fileID, `cloud://${ENV}.7778-${ENV}-1250000000/sdk/hello.txt`);
+  assert.equal(r.fileID, `cloud://${ENV}.7778-${ENV}-1250000000/sdk/hello world ✓.txt`);
   assert.equal(r.statusCode, -1, 'wx-server-sdk reports -1 for the PUT');
   assert.equal(r.url.status, 0);
   assert.equal(r.url.maxAge, 600);

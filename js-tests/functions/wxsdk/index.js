@@ -47,6 +47,8 @@ const ops = {
     const query = await c.where({ n: _.gt(0).and(_.lt(3)), title: /^(f|s)/i }).orderBy('n', 'desc').skip(0).limit(10).get();
     const or = await c.where(_.or([{ n: _.lt(2) }, { title: 'third' }])).orderBy('n', 'asc').get();
     const count = await c.where({ done: _.neq(true) }).count();
+    const near = await c.where({ loc: _.geoNear({ geometry: db.Geo.Point(113.32, 23.1), maxDistance: 5000 }) }).get();
+    const far = await c.where({ loc: _.geoNear({ geometry: db.Geo.Point(0, 0), maxDistance: 5000 }) }).get();
     const updated = await c.doc(added._id).update({
       data: { n: _.inc(10), tags: _.push(['b', 'c']), price: _.mul(2), 'nested.a.b': 2, nothing: _.remove() },
     });
@@ -67,7 +69,7 @@ const ops = {
         big: d.big, price: d.price, nothing: d.nothing, re: d.re && [d.re.pattern, d.re.options],
         loc: d.loc && d.loc.longitude !== undefined ? [d.loc.longitude, d.loc.latitude] : d.loc,
       },
-      query: query.data.map((x) => x.n), or: or.data.map((x) => x.n),
+      query: query.data.map((x) => x.n), or: or.data.map((x) => x.n), near: [near.data.length, far.data.length],
       updated: updated.stats, multi: multi.stats, replaced: replaced.stats, created: [created._id, created.stats],
       afterUpdate: { n: afterUpdate.data.n, tags: afterUpdate.data.tags, price: afterUpdate.data.price, nested: afterUpdate.data.nested, hasNothing: 'nothing' in afterUpdate.data },
       removed: removed.stats, removedMany: removedMany.stats, missing, noColl, left: left.data.map((x) => x._id),
@@ -190,7 +192,7 @@ const ops = {
 
   async storage() {
     const bytes = Buffer.from('hello from wx-server-sdk ✓');
-    const up = await cloud.uploadFile({ cloudPath: 'sdk/hello.txt', fileContent: bytes });
+    const up = await cloud.uploadFile({ cloudPath: 'sdk/hello world ✓.txt', fileContent: bytes });
     const urls = await cloud.getTempFileURL({ fileList: [up.fileID] });
     const viaUrl = await (await fetch(urls.fileList[0].tempFileURL)).text();
     const down = await cloud.downloadFile({ fileID: up.fileID });
