@@ -29,7 +29,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p taro-cloud-wasm --all-targets --no-default-features --target wasm32-unknown-unknown -- -D warnings
 
-test-rust:
+test-rust: setup
 	cargo test --workspace
 
 test-wasm: pkg emulator

@@ -40,7 +40,9 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 # npm dependencies from the lockfiles; `npm ci` only when node_modules is older than the lockfile.
-for dir in . js-tests; do
+# emulator/wx-server-sdk holds the real wx-server-sdk (pinned 4.0.2) that cloud-emulator gives functions
+# without their own node_modules/wx-server-sdk.
+for dir in . js-tests emulator/wx-server-sdk; do
   if [ -f "$dir/package-lock.json" ]; then
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       say "npm ci in $dir"

@@ -81,6 +81,10 @@ struct ServerArgs {
     /// disconnected with close code 1013 and resumes its watches.
     #[arg(long = "ws-send-queue-bytes", default_value_t = crate::realtime::DEFAULT_SEND_QUEUE_BYTES)]
     ws_send_queue_bytes: usize,
+    /// The wx-server-sdk package folder for functions without their own node_modules/wx-server-sdk
+    /// (default: $CLOUD_EMULATOR_WX_SERVER_SDK_DIR, else the pinned 4.0.2 that scripts/setup.sh installs).
+    #[arg(long = "wx-server-sdk", value_name = "DIR")]
+    wx_server_sdk: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -110,6 +114,7 @@ impl ServerArgs {
             import_dir: self.import,
             export_on_exit: self.export_on_exit,
             ws_send_queue_bytes: self.ws_send_queue_bytes,
+            wx_server_sdk: self.wx_server_sdk,
         })
     }
 }

@@ -51,6 +51,9 @@ pub struct Config {
     /// Bound of each realtime socket's send queue, in bytes (`--ws-send-queue-bytes`): a client that
     /// reads slower than its watches produce is disconnected (and resumes) instead.
     pub ws_send_queue_bytes: usize,
+    /// `--wx-server-sdk DIR`: the `wx-server-sdk` package folder given to functions without their own
+    /// copy (default: see [`crate::admin::pinned_sdk_dir`]).
+    pub wx_server_sdk: Option<PathBuf>,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             import_dir: None,
             export_on_exit: None,
             ws_send_queue_bytes: crate::realtime::DEFAULT_SEND_QUEUE_BYTES,
+            wx_server_sdk: None,
         }
     }
 }

@@ -72,8 +72,8 @@ impl AppState {
         let secret = secret::load_or_create(&config.data_dir)?;
         let storage = Storage::open(&config)?;
         let database = Database::open(&config)?;
-        functions.set_worker_env(crate::database::service::worker_env(&config, port)?);
         let realtime = Realtime::start(database.clone(), config.ws_send_queue_bytes);
+        functions.set_worker_env(crate::admin::worker_env(&config, port)?);
         Ok(AppState {
             inner: Arc::new(StateInner {
                 config,
@@ -168,7 +168,8 @@ pub fn router(state: AppState) -> Router {
         .merge(functions_api::routes())
         .merge(storage::routes())
         .merge(crate::database::admin::routes())
-        .merge(crate::realtime::routes());
+        .merge(crate::realtime::routes())
+        .merge(crate::admin::routes());
     app = match &state.config().hosting_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))

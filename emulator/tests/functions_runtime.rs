@@ -551,3 +551,17 @@ async fn config_env_variables_and_call_environment_reach_the_function() {
     );
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn loading_the_code_does_not_count_against_the_time_limit() {
+    let runtime = FunctionsRuntime::new(fixtures());
+    let started = Instant::now();
+    let first = call(&runtime, "slow_load", json!({})).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the cold start loaded the code"
+    );
+    let again = call(&runtime, "slow_load", json!({})).await.unwrap();
+    assert_eq!(again, first, "the warm worker did not load the code again");
+    runtime.shutdown().await;
+}

@@ -15,6 +15,8 @@
 //! * [`rules`]: database permission rules (the four presets and custom rule expressions).
 //! * [`store`]: documents and collection metadata in SQLite (WAL), with single-field indexes.
 //! * [`feed`]: the change feed of committed writes, in commit order (what realtime `watch` serves).
+//! * [`extended_json`]: canonical EJSON v2 (the admin protocol of `wx-server-sdk`) to and from the wire form.
+//! * [`transaction`]: admin-protocol transactions: snapshot reads, buffered writes, commit-time conflicts.
 //!
 //! Every failure is a [`DbError`] carrying the CloudBase code to report.
 //!
@@ -25,6 +27,7 @@ pub mod aggregate;
 pub mod ejson;
 pub mod error;
 pub mod expr;
+pub mod extended_json;
 pub mod feed;
 pub mod geo;
 pub mod matcher;
@@ -32,6 +35,7 @@ pub mod projection;
 pub mod rules;
 pub mod sort;
 pub mod store;
+pub mod transaction;
 pub mod update;
 pub mod value;
 

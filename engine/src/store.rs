@@ -20,9 +20,9 @@
 //! by the full [`Matcher`](crate::Matcher), so the index only has to give a superset.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use cloud_protocol::codes;
@@ -328,6 +328,46 @@ pub fn plan_query(query: &Value, indexes: &[String]) -> Plan {
     Plan::Scan
 }
 
+/// A document's identity across commits: collection id and canonical `_id` key.
+pub type DocKey = (i64, String);
+
+/// A document a write transaction changed, and its JSON text before (`None`: it did not exist).
+type TouchedDoc = (DocKey, Option<String>);
+
+/// What committed writes changed while snapshots were open (for transactions: snapshot reads and
+/// write-conflict detection). Empty, and not recorded into, while no snapshot is open.
+#[derive(Default)]
+struct ChangeLog {
+    /// Bumped by every committed write transaction that changed documents while snapshots were open.
+    version: u64,
+    /// Open snapshots: version → how many.
+    open: BTreeMap<u64, usize>,
+    /// Per document, in commit order: the version of each change and the document before it
+    /// (its JSON text; `None` when it did not exist).
+    changes: HashMap<DocKey, Vec<(u64, Option<String>)>>,
+}
+
+impl ChangeLog {
+    /// Drops the changes no open snapshot can ask about (those at or before the oldest snapshot).
+    fn prune(&mut self) {
+        match self.open.keys().next().copied() {
+            None => self.changes.clear(),
+            Some(oldest) => self.changes.retain(|_, list| {
+                list.retain(|(version, _)| *version > oldest);
+                !list.is_empty()
+            }),
+        }
+    }
+
+    /// The first change of `key` after `snapshot`, if any.
+    fn first_change_after(&self, key: &DocKey, snapshot: u64) -> Option<&(u64, Option<String>)> {
+        self.changes
+            .get(key)?
+            .iter()
+            .find(|(version, _)| *version > snapshot)
+    }
+}
+
 /// The document store; one connection behind a mutex (SQLite serialises writers anyway).
 pub struct DocStore {
     conn: Mutex<Connection>,
@@ -335,6 +375,9 @@ pub struct DocStore {
     /// Sequence number of the last commit published to the change feed (read and bumped under `conn`).
     commit_seq: AtomicU64,
     listener: RwLock<Option<ChangeListener>>,
+    change_log: Mutex<ChangeLog>,
+    /// How many snapshots are open; writes record what they change only while it is non-zero.
+    open_snapshots: AtomicUsize,
 }
 
 impl DocStore {
@@ -353,6 +396,8 @@ impl DocStore {
             examined: AtomicU64::new(0),
             commit_seq: AtomicU64::new(0),
             listener: RwLock::new(None),
+            change_log: Mutex::new(ChangeLog::default()),
+            open_snapshots: AtomicUsize::new(0),
         })
     }
 
@@ -360,6 +405,62 @@ impl DocStore {
     /// transaction that changed documents is handed to it, in commit order.
     pub fn set_change_listener(&self, listener: ChangeListener) {
         *self.listener.write().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+    }
+
+    fn log(&self) -> MutexGuard<'_, ChangeLog> {
+        self.change_log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a snapshot of the committed state as of now and returns its version: until
+    /// [`DocStore::close_snapshot`], [`DocStore::read_at`] answers as of this moment and
+    /// [`DocStore::changed_since`] tells which documents later commits touched.
+    pub fn open_snapshot(&self) -> u64 {
+        // Holding the connection means no write transaction is half done: the snapshot sits between commits.
+        let _writer = self.lock();
+        let mut log = self.log();
+        let version = log.version;
+        *log.open.entry(version).or_default() += 1;
+        self.open_snapshots.fetch_add(1, AtomicOrdering::AcqRel);
+        version
+    }
+
+    /// Closes a snapshot opened by [`DocStore::open_snapshot`].
+    pub fn close_snapshot(&self, version: u64) {
+        let mut log = self.log();
+        if let Some(count) = log.open.get_mut(&version) {
+            *count -= 1;
+            if *count == 0 {
+                log.open.remove(&version);
+            }
+            self.open_snapshots.fetch_sub(1, AtomicOrdering::AcqRel);
+        }
+        log.prune();
+    }
+
+    /// The document `key` as it was at snapshot `version` (`None`: it did not exist).
+    pub fn read_at(&self, version: u64, key: &DocKey) -> DbResult<Option<Value>> {
+        let current = self.read(|t| {
+            let mut found = None;
+            t.scan(key.0, &Plan::Ids(vec![key.1.clone()]), &mut |stored| {
+                found = Some(stored.doc);
+                Ok(false)
+            })?;
+            Ok(found)
+        })?;
+        // Checked after the read: a commit the read saw has its change recorded already.
+        let log = self.log();
+        match log.first_change_after(key, version) {
+            Some((_, Some(before))) => serde_json::from_str(before).map(Some).map_err(failed),
+            Some((_, None)) => Ok(None),
+            None => Ok(current),
+        }
+    }
+
+    /// Whether a commit after snapshot `version` changed any of `keys`.
+    pub fn changed_since(&self, version: u64, keys: &[DocKey]) -> bool {
+        let log = self.log();
+        keys.iter()
+            .any(|key| log.first_change_after(key, version).is_some())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -394,15 +495,41 @@ impl DocStore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let txn = Txn {
+        let mut txn = Txn {
             tx,
             examined: &self.examined,
             changes: listener.as_ref().map(|_| RefCell::new(Vec::new())),
             commit_seq: self.commit_seq.load(AtomicOrdering::Acquire),
+            touched: (self.open_snapshots.load(AtomicOrdering::Acquire) > 0)
+                .then(|| RefCell::new(Vec::new())),
         };
         let out = f(&txn)?;
-        let changes = txn.changes.map(RefCell::into_inner).unwrap_or_default();
+        let changes = txn
+            .changes
+            .take()
+            .map(RefCell::into_inner)
+            .unwrap_or_default();
+        let touched = txn
+            .touched
+            .take()
+            .map(RefCell::into_inner)
+            .unwrap_or_default();
+        // Snapshot records go in before the commit becomes visible (the guard is held across it), so a
+        // reader that sees the commit also sees the record.
+        let log_guard = (!touched.is_empty()).then(|| {
+            let mut log = self.log();
+            log.version += 1;
+            let version = log.version;
+            for (key, before) in touched {
+                let list = log.changes.entry(key).or_default();
+                if list.last().is_none_or(|(v, _)| *v != version) {
+                    list.push((version, before));
+                }
+            }
+            log
+        });
         txn.tx.commit().map_err(failed)?;
+        drop(log_guard);
         // Still under the connection lock: batches reach the listener in commit order.
         if let (Some(listener), false) = (listener, changes.is_empty()) {
             let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
@@ -419,6 +546,8 @@ pub struct Txn<'a> {
     /// The document changes made so far, when a change listener is set.
     changes: Option<RefCell<Vec<DocChange>>>,
     commit_seq: u64,
+    /// While snapshots are open: each document this transaction changed and its JSON before.
+    touched: Option<RefCell<Vec<TouchedDoc>>>,
 }
 
 fn row_to_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, String)> {
@@ -739,12 +868,35 @@ impl Txn<'_> {
         let seq = self.tx.last_insert_rowid();
         self.write_index(meta.cid, &meta.indexes, seq, doc)?;
         self.record(meta, id.clone(), None, Some(doc.clone()));
+        if let Some(touched) = &self.touched {
+            touched.borrow_mut().push(((meta.cid, key), None));
+        }
         Ok(seq)
+    }
+
+    /// Records the document at `seq` as changed by this transaction (only while snapshots are open).
+    fn record_before_change(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
+        let Some(touched) = &self.touched else {
+            return Ok(());
+        };
+        let row: Option<(String, String)> = self
+            .tx
+            .prepare_cached("SELECT id_key, json FROM documents WHERE seq = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![seq], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(failed)?;
+        if let Some((key, json)) = row {
+            touched.borrow_mut().push(((meta.cid, key), Some(json)));
+        }
+        Ok(())
     }
 
     /// Stores `doc` in place of the document at `seq` (same `_id`).
     pub fn replace(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
         let before = self.before_image(seq)?;
+        self.record_before_change(meta, seq)?;
         self.tx
             .prepare_cached("UPDATE documents SET json = ?2 WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq, doc.to_string()]))
@@ -766,6 +918,7 @@ impl Txn<'_> {
     /// Deletes the document at `seq`.
     pub fn delete(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
         let before = self.before_image(seq)?;
+        self.record_before_change(meta, seq)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq]))

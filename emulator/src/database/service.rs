@@ -35,6 +35,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::web::WebRequest;
+use cloud_engine::transaction::Transactions;
 
 /// Default page size of `queryDocument`.
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -71,6 +72,7 @@ pub struct Database {
 
 struct DbInner {
     store: DocStore,
+    transactions: Arc<Transactions>,
     admin_token: String,
     export_dir: Option<PathBuf>,
 }
@@ -93,6 +95,7 @@ impl Database {
         Ok(Database {
             inner: Arc::new(DbInner {
                 store,
+                transactions: Arc::new(Transactions::new()),
                 admin_token: config.admin_token.clone(),
                 export_dir: config.export_on_exit.clone(),
             }),
@@ -102,6 +105,11 @@ impl Database {
     /// The document store.
     pub fn store(&self) -> &DocStore {
         &self.inner.store
+    }
+
+    /// The open transactions of the admin protocol.
+    pub fn transactions(&self) -> Arc<Transactions> {
+        Arc::clone(&self.inner.transactions)
     }
 
     /// Whether `token` is this run's admin token (compared in constant time).
@@ -130,45 +138,14 @@ impl Database {
         f: impl FnOnce(&DocStore) -> DbResult<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || f(&db.inner.store))
-            .await
-            .map_err(|err| ApiError::new(codes::SYS_ERR, format!("database task failed: {err}")))?
-            .map_err(|err| ApiError::new(err.code, err.message))
+        tokio::task::spawn_blocking(move || {
+            db.inner.transactions.expire_stale(&db.inner.store);
+            f(&db.inner.store)
+        })
+        .await
+        .map_err(|err| ApiError::new(codes::SYS_ERR, format!("database task failed: {err}")))?
+        .map_err(|err| ApiError::new(err.code, err.message))
     }
-}
-
-/// The emulator-provided `wx-server-sdk` (see `wx-server-sdk.js`).
-pub const WX_SERVER_SDK_JS: &str = include_str!("wx-server-sdk.js");
-
-/// Writes `<data dir>/runtime/wx-server-sdk.js` and returns the variables every function call gets:
-/// `CLOUD_EMULATOR_URL`, `CLOUD_EMULATOR_ADMIN_TOKEN`, `CLOUD_EMULATOR_WX_SERVER_SDK` (the file the
-/// worker resolves `require('wx-server-sdk')` to).
-pub fn worker_env(config: &Config, port: u16) -> std::io::Result<Vec<(String, String)>> {
-    let dir = std::path::absolute(config.data_dir.join("runtime"))?;
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("wx-server-sdk.js");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(WX_SERVER_SDK_JS) {
-        let tmp = dir.join(format!("wx-server-sdk.js.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, WX_SERVER_SDK_JS)?;
-        std::fs::rename(&tmp, &path)?;
-    }
-    let host = match config.host.trim_start_matches('[').trim_end_matches(']') {
-        "0.0.0.0" | "" => "127.0.0.1".to_string(),
-        "::" => "[::1]".to_string(),
-        host if host.contains(':') => format!("[{host}]"),
-        host => host.to_string(),
-    };
-    Ok(vec![
-        ("CLOUD_EMULATOR_URL".into(), format!("http://{host}:{port}")),
-        (
-            "CLOUD_EMULATOR_ADMIN_TOKEN".into(),
-            config.admin_token.clone(),
-        ),
-        (
-            "CLOUD_EMULATOR_WX_SERVER_SDK".into(),
-            path.to_string_lossy().into_owned(),
-        ),
-    ])
 }
 
 /// The caller of a `/web` database request: the admin token as `access_token` (or Bearer), else a user.

@@ -9,6 +9,8 @@
 //!   fingerprint of the code's sizes and mtimes; a new fingerprint retires the function's warm workers;
 //! * each function has a pool of at most `max_workers_per_function` workers (`worker`), one call at a
 //!   time each; further calls queue in FIFO order;
+//! * the time limit counts from when the function's code is loaded: a cold start's `require`s (the real
+//!   wx-server-sdk takes about a second) are the platform's init phase, bounded separately (30 s);
 //! * a timeout or a crash kills the worker and the next call starts a fresh one; a throw, a rejection or
 //!   a non-JSON result leaves it warm; workers idle past `idle_timeout` are stopped.
 
@@ -122,8 +124,11 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Whether the idle-worker reaper task runs (started by the first call, inside the Tokio runtime).
     reaper_started: AtomicBool,
-    /// Extra environment of every call (the emulator URL and admin token for `wx-server-sdk`).
+    /// Extra environment of every call (what `wx-server-sdk` needs to reach the emulator's `/admin`).
     worker_env: Mutex<Vec<(String, String)>>,
+    /// The calls in progress by request id (`TCB_SEQID`), so requests a function makes can be traced
+    /// back to the invocation (and the user) they come from.
+    running: Mutex<HashMap<String, InvokeContext>>,
 }
 
 /// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
@@ -244,6 +249,7 @@ impl FunctionsRuntime {
                 shutdown,
                 reaper_started: AtomicBool::new(false),
                 worker_env: Mutex::new(Vec::new()),
+                running: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -251,6 +257,11 @@ impl FunctionsRuntime {
     /// Sets extra environment variables every call sees (replacing earlier ones).
     pub fn set_worker_env(&self, vars: Vec<(String, String)>) {
         *lock(&self.inner.worker_env) = vars;
+    }
+
+    /// The context of the call in progress whose request id (`TCB_SEQID`) is `request_id`.
+    pub fn running_call(&self, request_id: &str) -> Option<InvokeContext> {
+        lock(&self.inner.running).get(request_id).cloned()
     }
 
     /// The folder the functions are read from.
@@ -315,6 +326,7 @@ impl FunctionsRuntime {
 
         let request = self.request(name, data, ctx, &spec);
         let limit = Duration::from_secs_f64(spec.timeout_secs);
+        let running = RunningCall::register(&self.inner, ctx);
         let outcome = tokio::select! {
             outcome = worker.call(request, limit) => outcome,
             _ = until_shut_down(&mut shutdown) => {
@@ -322,6 +334,7 @@ impl FunctionsRuntime {
                 return Err(shut_down());
             }
         };
+        drop(running);
         if outcome.keeps_worker() && !*shutdown.borrow() {
             if let Some(stale) = pool.give_back(worker) {
                 retire(vec![stale]);
@@ -419,17 +432,47 @@ impl FunctionsRuntime {
             "memory_limit_in_mb": self.inner.options.memory_limit_mb,
             "time_limit_in_ms": (spec.timeout_secs * 1000.0).round() as u64,
         });
-        // What wx-server-sdk reads for DYNAMIC_CURRENT_ENV and getWXContext().
+        // What a WeChat cloud function's environment holds per call: wx-server-sdk reads
+        // DYNAMIC_CURRENT_ENV and getWXContext() from it, node-sdk the seqId prefix and source.
         let mut env = serde_json::json!({
             "TCB_ENV": ctx.env,
             "SCF_NAMESPACE": ctx.env,
+            "TCB_SEQID": ctx.request_id,
+            "TCB_SOURCE": "wx_client",
+            "TCB_CONTEXT_KEYS": "TCB_ENV,TCB_SEQID,TCB_SOURCE",
             "WX_OPENID": ctx.openid,
             "WX_APPID": ctx.appid,
+            "WX_UNIONID": "",
+            "WX_CLIENTIP": "",
+            "WX_CLIENTIPV6": "",
+            "WX_CONTEXT_KEYS": "WX_OPENID,WX_APPID,WX_UNIONID,WX_CLIENTIP,WX_CLIENTIPV6",
         });
         for (key, value) in lock(&self.inner.worker_env).iter() {
             env[key.as_str()] = serde_json::Value::String(value.clone());
         }
         serde_json::json!({ "event": event, "context": context, "env": env })
+    }
+}
+
+/// A call listed in the runtime's running calls for as long as it lives.
+struct RunningCall<'a> {
+    inner: &'a Inner,
+    request_id: String,
+}
+
+impl<'a> RunningCall<'a> {
+    fn register(inner: &'a Inner, ctx: &InvokeContext) -> RunningCall<'a> {
+        lock(&inner.running).insert(ctx.request_id.clone(), ctx.clone());
+        RunningCall {
+            inner,
+            request_id: ctx.request_id.clone(),
+        }
+    }
+}
+
+impl Drop for RunningCall<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.running).remove(&self.request_id);
     }
 }
 

@@ -41,14 +41,30 @@ function describeError(err) {
   }
 }
 
-// `require('wx-server-sdk')` resolves to the emulator's implementation (it talks to this emulator
-// with the admin token); a copy in the function's node_modules would try to reach Tencent Cloud.
+// `require('wx-server-sdk')`: a function with its own node_modules/wx-server-sdk gets that copy, as in
+// the cloud; one without gets the real wx-server-sdk the emulator provides (CLOUD_EMULATOR_WX_SERVER_SDK,
+// the package folder of a pinned version). Either way the SDK reaches this emulator through
+// TCB_CONTEXT_CNFG and signs with the per-run credentials in the environment.
 const Module = require('module');
 const originalResolve = Module._resolveFilename;
 Module._resolveFilename = function resolveWithEmulatorSdk(request, parent, isMain, options) {
-  const sdk = process.env.CLOUD_EMULATOR_WX_SERVER_SDK;
-  if (sdk && request === 'wx-server-sdk') return sdk;
-  return originalResolve.call(this, request, parent, isMain, options);
+  try {
+    return originalResolve.call(this, request, parent, isMain, options);
+  } catch (err) {
+    const sdk = process.env.CLOUD_EMULATOR_WX_SERVER_SDK;
+    const wanted = request === 'wx-server-sdk' || request.startsWith('wx-server-sdk/');
+    if (!wanted || !sdk || !err || err.code !== 'MODULE_NOT_FOUND') throw err;
+    const target = sdk + request.slice('wx-server-sdk'.length);
+    try {
+      return originalResolve.call(this, target, parent, isMain, options);
+    } catch (_) {
+      err.message +=
+        `\nThe function has no node_modules/wx-server-sdk and cloud-emulator's own copy is missing at ${sdk}: ` +
+        'run `npm install wx-server-sdk` in the function folder, or scripts/setup.sh (or `npm ci` in ' +
+        'emulator/wx-server-sdk), or point --wx-server-sdk / CLOUD_EMULATOR_WX_SERVER_SDK_DIR at a wx-server-sdk folder.';
+      throw err;
+    }
+  }
 };
 
 let mainFunction = null;
@@ -78,6 +94,8 @@ async function handle(request) {
   let result;
   try {
     const main = await loadMain();
+    // Loading the code (a cold start) is the platform's init phase: the call's time limit starts now.
+    reply({ id, status: 'started' });
     result = await main(event, context);
   } catch (err) {
     reply({ id, status: 'threw', message: describeError(err) });

@@ -22,6 +22,9 @@ use super::resolve::FunctionSpec;
 const WORKER_JS: &str = include_str!("worker.js");
 /// How long a fresh worker may take to boot Node and say it is ready.
 const STARTUP_LIMIT: Duration = Duration::from_secs(15);
+/// How long loading a function's code (its first `require`, e.g. of wx-server-sdk) may take; like the
+/// platform's init phase it does not count against the function's own time limit.
+const INIT_LIMIT: Duration = Duration::from_secs(30);
 /// How many of the last stderr lines of a call are kept to explain a crash.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -176,38 +179,49 @@ impl Worker {
         bytes.push(b'\n');
         self.stderr_tail.lock().map(|mut t| t.clear()).ok();
 
-        let exchange = async {
-            if self.stdin.write_all(&bytes).await.is_err() || self.stdin.flush().await.is_err() {
-                return None;
-            }
-            loop {
-                let reply = self.read_reply().await?;
-                // A reply to an earlier call cannot happen (one call at a time), but never mix them up.
-                if reply.id == Some(id) || reply.status == "protocol" {
-                    return Some(reply);
+        if self.stdin.write_all(&bytes).await.is_err() || self.stdin.flush().await.is_err() {
+            return CallOutcome::Crashed(self.death_report().await);
+        }
+        // Two phases, as on the platform: loading the code (a cold start; bounded by INIT_LIMIT), then
+        // the call itself, bounded by the function's time limit from the worker's `started` reply.
+        let mut deadline = tokio::time::Instant::now() + INIT_LIMIT;
+        let mut started = false;
+        let reply = loop {
+            match tokio::time::timeout_at(deadline, self.read_reply()).await {
+                Err(_) => {
+                    self.kill().await;
+                    if started {
+                        return CallOutcome::TimedOut;
+                    }
+                    return CallOutcome::Crashed(format!(
+                        "the code of function \"{}\" did not finish loading within {} seconds",
+                        self.function_name,
+                        INIT_LIMIT.as_secs()
+                    ));
                 }
+                Ok(None) => return CallOutcome::Crashed(self.death_report().await),
+                // A reply to an earlier call cannot happen (one call at a time), but never mix them up.
+                Ok(Some(reply)) if reply.id == Some(id) && reply.status == "started" => {
+                    started = true;
+                    deadline = tokio::time::Instant::now() + limit;
+                }
+                Ok(Some(reply)) if reply.id == Some(id) || reply.status == "protocol" => {
+                    break reply;
+                }
+                Ok(Some(_)) => {}
             }
         };
-        match tokio::time::timeout(limit, exchange).await {
-            Err(_) => {
+        let message = reply.message.unwrap_or_default();
+        match reply.status.as_str() {
+            "ok" => CallOutcome::Ok(reply.result.unwrap_or_else(|| "null".to_owned())),
+            "threw" => CallOutcome::Threw(message),
+            "nonjson" => CallOutcome::NonJson(message),
+            other => {
                 self.kill().await;
-                CallOutcome::TimedOut
-            }
-            Ok(None) => CallOutcome::Crashed(self.death_report().await),
-            Ok(Some(reply)) => {
-                let message = reply.message.unwrap_or_default();
-                match reply.status.as_str() {
-                    "ok" => CallOutcome::Ok(reply.result.unwrap_or_else(|| "null".to_owned())),
-                    "threw" => CallOutcome::Threw(message),
-                    "nonjson" => CallOutcome::NonJson(message),
-                    other => {
-                        self.kill().await;
-                        CallOutcome::Crashed(format!(
-                            "worker of function \"{}\" broke the protocol ({other}): {message}",
-                            self.function_name
-                        ))
-                    }
-                }
+                CallOutcome::Crashed(format!(
+                    "worker of function \"{}\" broke the protocol ({other}): {message}",
+                    self.function_name
+                ))
             }
         }
     }

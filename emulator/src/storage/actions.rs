@@ -1,7 +1,8 @@
 //! P1 `/web` storage actions: `storage.getUploadMetadata`, `storage.batchGetDownloadUrl`,
 //! `storage.batchDeleteFile`, `storage.batchCopyFile`. Batch actions answer per item; a failed item
 //! does not fail the call. The caller is a signed-in user, or the admin when the `access_token` (or
-//! Bearer token) is the per-run admin token (`wx-server-sdk` in a function): see [`caller`].
+//! Bearer token) is the per-run admin token: see [`caller`]. (`wx-server-sdk` in a function reaches the same
+//! handlers as the admin through the admin protocol, `crate::admin`.)
 
 use serde_json::{json, Map, Value};
 

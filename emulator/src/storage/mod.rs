@@ -19,7 +19,7 @@
 //!   sends 7200 itself); capped at one day. Every URL is signed, whatever the rule.
 //! * Content-Type served: the upload's own (PUT header, POST part or `Content-Type` field) unless it is
 //!   missing or `application/octet-stream`, else guessed from the extension.
-//! * The admin (the per-run admin token as `access_token`, i.e. `wx-server-sdk` in a function) may use
+//! * The admin (the per-run admin token as `access_token`, or `wx-server-sdk` in a function over `/admin`) may use
 //!   the P1 actions: it passes every rule and owns what it creates ([`rules::ADMIN_OWNER`]), so users
 //!   see those files as someone else's.
 //! * Limits: `--max-upload-bytes` (default 50 MiB) → 400 `EntityTooLarge`; the 8 MiB `/web` limit does

@@ -33,7 +33,7 @@ impl Caller {
         }
     }
 
-    /// The admin (the per-run admin token, i.e. `wx-server-sdk` in a function): passes every rule and
+    /// The admin (the per-run admin token, or `wx-server-sdk` in a function over `/admin`): passes every rule and
     /// owns what it creates.
     pub fn admin(env: &str) -> Caller {
         Caller {

@@ -10,7 +10,7 @@
 //! "Everyone" means every signed-in user; every storage call needs a token. The creator is the openid
 //! that first wrote the path; overwrites keep it, a delete ends it.
 //!
-//! The admin (cloud functions through `wx-server-sdk`, with the per-run admin token) passes every rule,
+//! The admin (cloud functions through `wx-server-sdk` over `/admin`, or the per-run admin token) passes every rule,
 //! as wx's server SDK does; what it creates is owned by [`ADMIN_OWNER`], so to users it is someone
 //! else's file (readable unless `private`, never theirs to overwrite or delete).
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Transactions of the real wx-server-sdk 4.0.2 against the emulator, timed inside one cloud function (so only the
+// SDK ↔ /admin path is measured), one operation at a time:
+//   plain update        doc.update({n: _.inc(1)})                         1 signed /admin request, 1 durable commit
+//   runTransaction      start → doc.get → doc.update → commit             4 signed /admin requests, 1 durable commit
+//   update, txn open    the plain update while another transaction stays open (the store records each change's
+//                       before-image for snapshot reads and conflict checks)
+// Baseline: the plain update, in the same run. Usage: node bench/transactions.mjs [samples=200]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_DIR, pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
+
+const SAMPLES = Math.min(2000, Math.max(20, Number(process.argv[2] ?? 200)));
+const ENV = 'bench-txn';
+
+async function main() {
+  const binary = pickEmulatorBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-txn-'));
+  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', join(BENCH_DIR, 'functions'), '--env', ENV], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (match) { clearTimeout(timer); resolve(match[1]); }
+      });
+      child.once('exit', (code) => reject(new Error(`emulator exited (${code}): ${stderr}`)));
+    });
+    for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    const admin = /admin token: (\w+)/.exec(stderr)[1];
+    const response = await fetch(`${url}/admin/v1/functions/txn`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-admin-token': admin },
+      body: JSON.stringify({ env: ENV, data: { samples: SAMPLES } }),
+      signal: AbortSignal.timeout(300_000),
+    });
+    const answer = await response.json();
+    if (!answer.result) throw new Error(`function failed: ${JSON.stringify(answer)}`);
+    const { plain, transaction, plainWhileOpen, final } = answer.result;
+    const expected = 20 + SAMPLES + 20 + SAMPLES + 20 + SAMPLES;
+    if (final !== expected) throw new Error(`counter is ${final}, expected ${expected}`);
+    const stats = (times) => {
+      const sorted = [...times].sort((a, b) => a - b);
+      return { p50_ms: quantile(sorted, 0.5), p99_ms: quantile(sorted, 0.99) };
+    };
+    const base = stats(plain);
+    const rows = [
+      { name: 'plain update', samples: SAMPLES, ...base },
+      { name: 'runTransaction (get + update)', samples: SAMPLES, ...stats(transaction) },
+      { name: 'plain update, a transaction open', samples: SAMPLES, ...stats(plainWhileOpen) },
+    ].map((row) => ({ ...row, ratio_p50: row.p50_ms / base.p50_ms }));
+    for (const r of rows) {
+      console.log(`${r.name}: p50 ${r.p50_ms.toFixed(3)} ms, p99 ${r.p99_ms.toFixed(3)} ms, ${r.ratio_p50.toFixed(2)}× plain`);
+    }
+    const build = binary.includes('release') ? 'release' : 'debug';
+    const md = [
+      '# Transactions through the real wx-server-sdk',
+      '',
+      `\`node bench/transactions.mjs ${SAMPLES}\` — ${build} emulator; timed inside one cloud function with`,
+      'wx-server-sdk 4.0.2 (signed requests to `/admin` over loopback), one operation at a time, after 20 warm-up runs.',
+      'Every commit is durable (`synchronous=FULL`). Baseline: the plain update in the same run.',
+      '',
+      '| operation | samples | p50 | p99 | p50 vs plain update |',
+      '|---|---:|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.name} | ${r.samples} | ${r.p50_ms.toFixed(3)} ms | ${r.p99_ms.toFixed(3)} ms | ${r.ratio_p50.toFixed(2)}× |`),
+      '',
+      `The counter ended at ${final} (= every increment, none lost).`,
+    ].join('\n');
+    writeResults('transactions', { binary, samples: SAMPLES, rows, final }, md);
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
