@@ -24,7 +24,7 @@ use crate::database::Database;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
 use crate::storage::Storage;
-use crate::{auth, functions_api, secret, security, storage, web};
+use crate::{auth, container, functions_api, secret, security, storage, web};
 
 /// How long a stopping server waits for open requests before it stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -150,13 +150,15 @@ async fn not_found(request: Request) -> Response {
     json_response(StatusCode::NOT_FOUND, &body)
 }
 
-/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/storages/*`, `/cos/*` (objects),
+/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/cloudrun/*` (callContainer),
+/// `/v1/storages/*`, `/cos/*` (objects),
 /// static hosting, with CORS and the Host check around everything.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/web", post(web::web))
         .merge(auth::oauth::routes())
         .merge(functions_api::routes())
+        .merge(container::routes(&state))
         .merge(storage::routes())
         .merge(crate::database::admin::routes());
     app = match &state.config().hosting_dir {
