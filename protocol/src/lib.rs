@@ -25,6 +25,12 @@ pub fn default_endpoint(env: &str, region: &str) -> String {
     format!("https://{env}.{region}.tcb-api.tencentcloudapi.com")
 }
 
+/// The CloudBase HTTP API gateway of an env (`/v1/cloudrun/…` for callContainer), used when `init` names
+/// no `endpoint` (@cloudbase/js-sdk 3.x `setGatewayEndPointWithEnv`).
+pub fn default_gateway_endpoint(env: &str) -> String {
+    format!("https://{env}.api.tcloudbasegateway.com")
+}
+
 /// The numeric `errCode`s that the SDK itself produces (as opposed to ones mapped from a server string code).
 pub mod errcode {
     /// Generic failure: a thrown error, an abort.
