@@ -277,9 +277,11 @@ async fn forward(
     *upstream.uri_mut() = uri;
     *upstream.headers_mut() = upstream_headers(parts.headers, &identity_headers);
     // A body found too large while streaming ends the call at once, whatever the service does then.
+    // `biased`: the limit is noted before the client sees its body fail, so it wins over that error.
     let response = tokio::select! {
-        answer = tokio::time::timeout(gateway.timeout, gateway.client.request(upstream)) => answer,
+        biased;
         () = exceeded.notified() => return Err(too_large()),
+        answer = tokio::time::timeout(gateway.timeout, gateway.client.request(upstream)) => answer,
     };
     let response = match response {
         Err(_) => {

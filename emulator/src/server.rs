@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::Router;
 use cloud_protocol::codes;
 use tokio::net::TcpListener;
@@ -194,6 +195,11 @@ pub async fn serve(
     });
     let mut graceful_rx = stopping_rx.clone();
     let mut grace_rx = stopping_rx;
+    // No Nagle delay: a streamed response (callContainer's proxy, downloads) is written as headers, then
+    // body chunks; with Nagle the second write waits for the client's delayed ACK (~40 ms per call).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
         let _ = graceful_rx.wait_for(|stopping| *stopping).await;
     });
