@@ -1,8 +1,9 @@
 //! Everything the server needs to know at start, filled by the CLI or by a test.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::container::ContainerTarget;
 use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_GRANT_TTL_SECS};
 
 /// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
@@ -54,6 +55,10 @@ pub struct Config {
     /// `--wx-server-sdk DIR`: the `wx-server-sdk` package folder given to functions without their own
     /// copy (default: see [`crate::admin::pinned_sdk_dir`]).
     pub wx_server_sdk: Option<PathBuf>,
+    /// `--container NAME=URL`: the services `callContainer` reaches through `/v1/cloudrun/NAME/…`.
+    pub containers: BTreeMap<String, ContainerTarget>,
+    /// `--container-timeout`: how long the gateway waits for a service's response headers, in seconds.
+    pub container_timeout_secs: u64,
 }
 
 impl Config {
@@ -76,6 +81,8 @@ impl Config {
             export_on_exit: None,
             ws_send_queue_bytes: crate::realtime::DEFAULT_SEND_QUEUE_BYTES,
             wx_server_sdk: None,
+            containers: BTreeMap::new(),
+            container_timeout_secs: cloud_protocol::limits::CONTAINER_TIMEOUT_SECS,
         }
     }
 }

@@ -17,6 +17,14 @@ pub const MAX_NESTING_DEPTH: usize = 100;
 /// A single `where` / `update` / `add` / aggregate-stage argument may be at most this many bytes of
 /// JSON (estimated while converting it, before anything is encoded); larger input fails that one call.
 pub const MAX_ARGUMENT_BYTES: usize = 16 * 1024 * 1024;
+/// A `callContainer` request body given as text (a string or JSON) may be at most this many bytes (wx
+/// cloud hosting: "request 100 KiB text").
+pub const CONTAINER_MAX_TEXT_REQUEST_BYTES: usize = 100 * 1024;
+/// Any `callContainer` request body may be at most this many bytes (wx cloud hosting: "20 MiB binary");
+/// the emulator's gateway refuses larger bodies with `EXCEED_REQUEST_SIZE_LIMIT`.
+pub const CONTAINER_MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
+/// How long the cloudrun gateway waits for a service's response headers, in seconds (wx: "60 s max").
+pub const CONTAINER_TIMEOUT_SECS: u64 = 60;
 
 /// How deeply the JSON text `json` nests objects and arrays (`1` for `{}` and `[1]`, `0` for a scalar).
 /// A byte scan that skips strings, so it needs no parse and no recursion.

@@ -280,9 +280,7 @@ fn in_transaction(
         "getDocument" => {
             let doc = transactions.get(store, id, env, name, &document_id(body)?)?;
             let doc = match (doc, ejson_field(body, "projection")?) {
-                (Some(doc), Some(spec)) => Some(
-                    cloud_engine::Projection::new(&spec)?.apply(&doc)?,
-                ),
+                (Some(doc), Some(spec)) => Some(cloud_engine::Projection::new(&spec)?.apply(&doc)?),
                 (doc, _) => doc,
             };
             Ok(json!({ "data": { "list": ejson_list(&Value::Array(doc.into_iter().collect())) } }))
