@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
 
+use crate::auth::sessions::Sessions;
 use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::database::Database;
@@ -39,6 +40,7 @@ struct StateInner {
     config: Config,
     port: u16,
     signer: TokenSigner,
+    sessions: Arc<Sessions>,
     functions: FunctionsRuntime,
     storage: Storage,
     database: Database,
@@ -68,6 +70,7 @@ impl AppState {
         functions: FunctionsRuntime,
     ) -> io::Result<AppState> {
         let secret = secret::load_or_create(&config.data_dir)?;
+        let sessions = Arc::new(Sessions::open(&config.data_dir)?);
         let storage = Storage::open(&config)?;
         let database = Database::open(&config)?;
         functions.set_worker_env(crate::database::service::worker_env(&config, port)?);
@@ -76,6 +79,7 @@ impl AppState {
                 config,
                 port,
                 signer: TokenSigner::new(secret),
+                sessions,
                 functions,
                 storage,
                 database,
@@ -96,6 +100,11 @@ impl AppState {
     /// Issues and checks tokens.
     pub fn signer(&self) -> &TokenSigner {
         &self.inner.signer
+    }
+
+    /// Sign-in sessions: revocation, refresh-token rotation, the users seen.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.inner.sessions
     }
 
     /// The cloud functions runtime.
@@ -210,6 +219,7 @@ pub async fn serve(
     };
     signal.abort();
     state.functions().shutdown().await;
+    state.sessions().flush_last_seen();
     if let Err(err) = state.database().export_on_exit() {
         eprintln!("cloud-emulator: --export-on-exit failed: {err}");
     }

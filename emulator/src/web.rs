@@ -114,9 +114,11 @@ async fn handle(
 /// Runs one action; its `Ok` value's fields are sent at the top level next to `requestId`.
 async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, ApiError> {
     match request.action.as_str() {
-        "auth.signInAnonymously" => legacy::sign_in_anonymously(state, &request.env, &request.body),
+        "auth.signInAnonymously" => {
+            legacy::sign_in_anonymously(state, &request.env, &request.body).await
+        }
         "auth.fetchAccessTokenWithRefreshToken" => {
-            legacy::fetch_access_token(state, &request.env, &request.body)
+            legacy::fetch_access_token(state, &request.env, &request.body).await
         }
         "auth.getUserInfo" => {
             let identity = request.authenticate(state)?;
