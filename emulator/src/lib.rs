@@ -5,12 +5,13 @@
 //!
 //! Layout: `web` (P1 `/web` envelope and action dispatch), `auth` (tokens, P2 `/auth/v1`, legacy
 //! `auth.*`), `functions_api` (invokeFunction and the P3 `/v1/functions` route), `functions` (the
-//! Node.js runtime), `storage` (object store, uploads, temp URLs, P1 and P3 storage), `security` (Host
-//! check, CORS), `body` (size and depth limits), `secret`, `config`.
+//! Node.js runtime), `storage` (object store, uploads, temp URLs, P1 and P3 storage), `dashboard` (the
+//! browser UI at `/_/` and its JSON API), `security` (Host check, CORS), `body` (size and depth limits), `secret`, `config`.
 pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod database;
 pub mod error;
 pub mod functions;

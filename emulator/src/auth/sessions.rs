@@ -311,7 +311,7 @@ impl Sessions {
                 user.active_sessions += 1;
             }
         }
-        users.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        users.sort_by_key(|user| std::cmp::Reverse(user.last_seen));
         Ok(users)
     }
 }

@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 use cloud_protocol::codes;
 use tokio::sync::{watch, Semaphore};
 
+pub mod invocations;
 mod resolve;
 mod worker;
 
+use invocations::{ConsoleLine, Invocation, InvocationLog};
 pub use resolve::is_valid_name;
 use resolve::FunctionSpec;
 use worker::{CallOutcome, SpawnConfig, Worker};
@@ -124,6 +126,7 @@ struct Inner {
     reaper_started: AtomicBool,
     /// Extra environment of every call (the emulator URL and admin token for `wx-server-sdk`).
     worker_env: Mutex<Vec<(String, String)>>,
+    invocations: InvocationLog,
 }
 
 /// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
@@ -244,6 +247,7 @@ impl FunctionsRuntime {
                 shutdown,
                 reaper_started: AtomicBool::new(false),
                 worker_env: Mutex::new(Vec::new()),
+                invocations: InvocationLog::default(),
             }),
         }
     }
@@ -260,12 +264,51 @@ impl FunctionsRuntime {
 
     /// Calls function `name` with `data` (the event; a non-object becomes `{}`) on behalf of `ctx`.
     ///
-    /// Returns the JSON text of the return value (`undefined` gives `"null"`).
+    /// Returns the JSON text of the return value (`undefined` gives `"null"`). Every call of an
+    /// existing function is recorded in [`FunctionsRuntime::invocations`] with its console output.
     pub async fn invoke(
         &self,
         name: &str,
         data: serde_json::Value,
         ctx: &InvokeContext,
+    ) -> Result<String, InvokeError> {
+        let started_at = invocations::now_ms();
+        let started = Instant::now();
+        let event = invocations::truncate(&data.to_string(), invocations::MAX_TEXT_BYTES);
+        let mut logs = Vec::new();
+        let result = self.invoke_collecting(name, data, ctx, &mut logs).await;
+        if !matches!(result, Err(InvokeError::NotFound)) {
+            let cut = |text: &str| invocations::truncate(text, invocations::MAX_TEXT_BYTES);
+            self.inner.invocations.record(Invocation {
+                id: 0,
+                function: name.to_owned(),
+                env: ctx.env.clone(),
+                request_id: ctx.request_id.clone(),
+                openid: ctx.openid.clone(),
+                started: started_at,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                status: if result.is_ok() { "ok" } else { "error" },
+                event,
+                result: result.as_ref().ok().map(|text| cut(text)),
+                error_code: result.as_ref().err().map(InvokeError::code),
+                error: result.as_ref().err().map(|err| cut(&err.message())),
+                logs,
+            });
+        }
+        result
+    }
+
+    /// The recent calls, for the dashboard.
+    pub fn invocations(&self) -> &InvocationLog {
+        &self.inner.invocations
+    }
+
+    async fn invoke_collecting(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+        ctx: &InvokeContext,
+        logs: &mut Vec<ConsoleLine>,
     ) -> Result<String, InvokeError> {
         let mut shutdown = self.inner.shutdown.subscribe();
         if *shutdown.borrow() {
@@ -316,7 +359,10 @@ impl FunctionsRuntime {
         let request = self.request(name, data, ctx, &spec);
         let limit = Duration::from_secs_f64(spec.timeout_secs);
         let outcome = tokio::select! {
-            outcome = worker.call(request, limit) => outcome,
+            outcome = worker.call(request, limit) => {
+                *logs = worker.take_logs();
+                outcome
+            }
             _ = until_shut_down(&mut shutdown) => {
                 worker.kill().await;
                 return Err(shut_down());

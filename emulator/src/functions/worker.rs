@@ -58,8 +58,20 @@ impl CallOutcome {
     }
 }
 
+/// One line of console output of a call (`console.log` and friends; `stderr` for what a dying worker
+/// wrote).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ConsoleLine {
+    /// `log`, `info`, `warn`, `error`, `debug`, or `stderr`.
+    pub level: String,
+    /// The formatted text.
+    pub text: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct Reply {
+    #[serde(default)]
+    logs: Vec<ConsoleLine>,
     #[serde(default)]
     id: Option<u64>,
     status: String,
@@ -80,6 +92,7 @@ pub struct Worker {
     stderr_task: Option<JoinHandle<()>>,
     next_id: u64,
     log_output: bool,
+    last_logs: Vec<ConsoleLine>,
     /// Which code version of the function this worker loaded (see the pool's generation).
     pub generation: u64,
     /// When the worker last finished a call (or started).
@@ -134,6 +147,7 @@ impl Worker {
             stderr_task: Some(stderr_task),
             next_id: 1,
             log_output: config.log_output,
+            last_logs: Vec::new(),
             generation,
             idle_since: std::time::Instant::now(),
         };
@@ -175,6 +189,7 @@ impl Worker {
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
         self.stderr_tail.lock().map(|mut t| t.clear()).ok();
+        self.last_logs.clear();
 
         let exchange = async {
             if self.stdin.write_all(&bytes).await.is_err() || self.stdin.flush().await.is_err() {
@@ -191,10 +206,16 @@ impl Worker {
         match tokio::time::timeout(limit, exchange).await {
             Err(_) => {
                 self.kill().await;
+                self.last_logs = self.stderr_lines();
                 CallOutcome::TimedOut
             }
-            Ok(None) => CallOutcome::Crashed(self.death_report().await),
-            Ok(Some(reply)) => {
+            Ok(None) => {
+                let report = self.death_report().await;
+                self.last_logs = self.stderr_lines();
+                CallOutcome::Crashed(report)
+            }
+            Ok(Some(mut reply)) => {
+                self.last_logs = std::mem::take(&mut reply.logs);
                 let message = reply.message.unwrap_or_default();
                 match reply.status.as_str() {
                     "ok" => CallOutcome::Ok(reply.result.unwrap_or_else(|| "null".to_owned())),
@@ -210,6 +231,26 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The console output of the last call (taken: a second call answers nothing).
+    pub fn take_logs(&mut self) -> Vec<ConsoleLine> {
+        std::mem::take(&mut self.last_logs)
+    }
+
+    /// What the worker wrote to stderr during the call, for calls that never answered.
+    fn stderr_lines(&self) -> Vec<ConsoleLine> {
+        self.stderr_tail
+            .lock()
+            .map(|tail| {
+                tail.iter()
+                    .map(|text| ConsoleLine {
+                        level: "stderr".to_owned(),
+                        text: text.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Kills the process and waits for it to go.
