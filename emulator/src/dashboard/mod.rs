@@ -36,6 +36,7 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
 
 /// The dashboard's state: the request log, the login nonce and the cookie sessions of this run.
 #[derive(Clone)]
@@ -311,6 +312,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/_/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route(
+            "/_/icon.svg",
+            get(|| async { asset("image/svg+xml", ICON_SVG) }),
         )
         .merge(api)
 }

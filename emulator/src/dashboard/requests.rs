@@ -241,6 +241,17 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     let started = Instant::now();
     let time = now_ms();
     let method = request.method().to_string();
+    // The env of routes that name it in the query (`?env=`, `/auth/v1/…?client_id=`).
+    let query_env = request.uri().query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| match pair.split_once('=') {
+                Some(("env" | "client_id", value)) if crate::server::valid_env_id(value) => {
+                    Some(value.to_string())
+                }
+                _ => None,
+            })
+    });
     let bearer = bearer_uid(&state, &request);
     let response = next.run(request).await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -261,7 +272,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         method,
         action: note.action.unwrap_or_else(|| path.clone()),
         path,
-        env: note.env.unwrap_or_default(),
+        env: note.env.or(query_env).unwrap_or_default(),
         uid: note.uid.or(bearer).unwrap_or_default(),
         status: status.as_u16(),
         duration_ms,

@@ -497,6 +497,7 @@ function show() {
   }
   const main = document.getElementById('main');
   main.replaceChildren();
+  document.getElementById('toast').textContent = '';
   page = next;
   document.title = `${next.title} — cloud-emulator`;
   next.mount(main);
@@ -541,7 +542,12 @@ envInput().addEventListener('change', () => {
   if (page === database) database.selected = null;
   show();
 });
-window.addEventListener('hashchange', show);
+// Only #/page hashes are pages (the skip link's #main is not).
+window.addEventListener('hashchange', () => { if (location.hash.startsWith('#/')) show(); });
+document.querySelector('a.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main').focus();
+});
 // Keyboard: Alt+1…6 switch pages (every control is also reachable with Tab).
 window.addEventListener('keydown', (event) => {
   if (!event.altKey || event.ctrlKey || event.metaKey) return;
