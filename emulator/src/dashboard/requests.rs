@@ -140,7 +140,7 @@ impl RequestLog {
         self.changes.send_modify(|changes| *area(changes) += 1);
     }
 
-    fn push(&self, mut entry: RequestEntry) -> u64 {
+    fn push(&self, mut entry: RequestEntry) {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -160,17 +160,6 @@ impl RequestLog {
                 *area(changes) += 1;
             }
         });
-        id
-    }
-
-    /// Sets the rule explanation of entry `id` (looked up after the answer went out).
-    fn explain(&self, id: u64, rule: String) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = entries.iter_mut().rev().find(|entry| entry.id == id) {
-            Arc::make_mut(entry).rule = Some(rule);
-        }
-        drop(entries);
-        self.changes.send_modify(|changes| changes.requests += 1);
     }
 
     /// Entries with an id above `after`, newest first, at most `limit`, kept by `keep`.
@@ -266,7 +255,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         None if status.is_client_error() || status.is_server_error() => error_code(response).await,
         None => (response, None),
     };
-    let entry = RequestEntry {
+    let mut entry = RequestEntry {
         id: 0,
         time,
         method,
@@ -280,22 +269,12 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         target: note.target.unwrap_or_default(),
         rule: None,
     };
-    let denied =
-        entry.code == cloud_protocol::codes::DATABASE_PERMISSION_DENIED && !entry.target.is_empty();
-    let (env, collection, action) = (
-        entry.env.clone(),
-        entry.target.clone(),
-        entry.action.clone(),
-    );
-    let log = state.dashboard().requests();
-    let id = log.push(entry);
-    if denied {
-        // Which rule said no: looked up off the request path.
-        let state = state.clone();
-        tokio::spawn(async move {
-            let rule = super::api::explain_denial(&state, &env, &collection, &action).await;
-            state.dashboard().requests().explain(id, rule);
-        });
+    if entry.code == cloud_protocol::codes::DATABASE_PERMISSION_DENIED && !entry.target.is_empty() {
+        // Which rule said no (one indexed read, on denials only).
+        entry.rule = Some(
+            super::api::explain_denial(&state, &entry.env, &entry.target, &entry.action).await,
+        );
     }
+    state.dashboard().requests().push(entry);
     response
 }

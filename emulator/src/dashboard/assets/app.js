@@ -445,15 +445,22 @@ const users = {
   },
 };
 
-function requestTable(entries) {
-  return h('table', {},
-    h('thead', {}, h('tr', {}, ...['time', 'action / route', 'env', 'user', 'status', 'duration', 'errCode', 'about', 'rule'].map((t) => h('th', { text: t })))),
-    h('tbody', {}, ...entries.map((r) => h('tr', { class: r.code ? 'error' : '' },
-      h('td', { text: new Date(r.time).toLocaleTimeString() }), h('td', { class: 'mono', text: r.action === r.path ? `${r.method} ${r.path}` : r.action }),
-      h('td', { text: r.env }), h('td', { class: 'mono', text: r.uid }), h('td', { text: r.status }),
-      h('td', { text: `${r.duration_ms.toFixed(1)} ms` }), h('td', { class: r.code ? 'bad' : '', text: r.code }),
-      h('td', { class: 'mono', text: r.target }), h('td', { class: 'mono', text: r.rule || '' })))));
+const REQUEST_COLUMNS = ['time', 'action / route', 'env', 'user', 'status', 'duration', 'errCode', 'about', 'rule'];
+
+function requestRow(r) {
+  return h('tr', { class: r.code ? 'error' : '' },
+    h('td', { text: new Date(r.time).toLocaleTimeString() }), h('td', { class: 'mono', text: r.action === r.path ? `${r.method} ${r.path}` : r.action }),
+    h('td', { text: r.env }), h('td', { class: 'mono', text: r.uid }), h('td', { text: r.status }),
+    h('td', { text: `${r.duration_ms.toFixed(1)} ms` }), h('td', { class: r.code ? 'bad' : '', text: r.code }),
+    h('td', { class: 'mono', text: r.target }), h('td', { class: 'mono', text: r.rule || '' }));
 }
+
+function requestTable(entries, body = h('tbody')) {
+  body.replaceChildren(...entries.map(requestRow));
+  return h('table', {}, h('thead', {}, h('tr', {}, ...REQUEST_COLUMNS.map((t) => h('th', { text: t })))), body);
+}
+
+const SHOWN_REQUESTS = 200;
 
 const requests = {
   title: 'Requests',
@@ -461,16 +468,30 @@ const requests = {
   mount(main) {
     this.filter = h('input', { id: 'request-filter', type: 'search', autocomplete: 'off', placeholder: 'action, env, user, errCode, collection…', size: 40 });
     this.errors = h('input', { id: 'errors-only', type: 'checkbox' });
-    this.body = h('div');
-    this.filter.addEventListener('input', () => this.load());
-    this.errors.addEventListener('change', () => this.load());
+    this.rows = h('tbody');
+    this.empty = h('p', { class: 'muted', text: 'No requests match.' });
+    this.lastId = 0;
+    this.generation = 0;
+    const restart = () => { this.generation += 1; this.lastId = 0; this.rows.replaceChildren(); this.load(); };
+    this.filter.addEventListener('input', restart);
+    this.errors.addEventListener('change', restart);
     main.append(h('h2', { text: 'Requests' }),
       h('div', { class: 'row' }, h('label', {}, 'Filter', this.filter), h('label', {}, this.errors, 'Errors only')),
-      this.body);
+      requestTable([], this.rows), this.empty);
   },
+  /** Fetches only the requests newer than the last one shown (the live tail stays cheap under load). */
   async load() {
-    const data = await api(`requests?${qs({ q: this.filter.value, errors: this.errors.checked ? '1' : '', limit: 200 })}`);
-    this.body.replaceChildren(data.requests.length ? requestTable(data.requests) : h('p', { class: 'muted', text: 'No requests match.' }));
+    const generation = this.generation;
+    const data = await api(`requests?${qs({ q: this.filter.value, errors: this.errors.checked ? '1' : '', limit: SHOWN_REQUESTS, after: this.lastId || '' })}`);
+    // A newer filter started over meanwhile; or another load already showed these.
+    if (generation !== this.generation) return;
+    data.requests = data.requests.filter((r) => r.id > this.lastId);
+    if (data.requests.length) {
+      this.lastId = data.requests[0].id;
+      this.rows.prepend(...data.requests.map(requestRow));
+      while (this.rows.children.length > SHOWN_REQUESTS) this.rows.lastChild.remove();
+    }
+    this.empty.hidden = this.rows.children.length > 0;
   },
 };
 
