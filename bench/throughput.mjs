@@ -4,11 +4,14 @@
 // Baselines measured in the same run with the same load generator:
 //   A. the emulator answering auth.getUserInfo (HTTP + envelope + token check, no function), and
 //   B. a canned-response node:http server in another process (the loopback/load-generator ceiling).
+//   C. the same callFunction load with the dashboard closed and open in headless Chromium on its Requests page
+//      (live over SSE), alternating segments in one run: "open / closed" must stay within 5 %.
 // Usage: node bench/throughput.mjs [seconds=10] [clients=32]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { launchChromium } from '../js-tests/helpers/chromium.mjs';
 import { startEmulator } from '../js-tests/helpers/emulator.mjs';
 import { BENCH_DIR, pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
 
@@ -114,6 +117,56 @@ async function startCannedServer() {
   };
 }
 
+/** The emulator's one-time dashboard link, from its start banner. */
+async function dashboardLink(emulator) {
+  for (let i = 0; i < 100; i++) {
+    const match = /one-time link to sign in: (\S+)/.exec(emulator.stderr());
+    if (match) return match[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no dashboard link in the start banner');
+}
+
+/** callFunction throughput with the dashboard closed and open (live), in alternating segments. */
+async function dashboardCost({ emulator, url, makeRequest, check, rounds, seconds }) {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(await dashboardLink(emulator));
+    const sum = { closed: { calls: 0, seconds: 0, p50: [] }, open: { calls: 0, seconds: 0, p50: [] } };
+    for (let round = 0; round < rounds; round++) {
+      for (const state of round % 2 ? ['open', 'closed'] : ['closed', 'open']) {
+        if (state === 'open') {
+          await page.goto(`${emulator.url}/_/#/requests`);
+          await page.waitForSelector('#live.on');
+        } else {
+          await page.goto('about:blank');
+        }
+        const result = await load({ url, seconds, clients: CLIENTS, makeRequest, check });
+        if (result.errors) throw new Error(`dashboard ${state}: ${result.firstError}`);
+        sum[state].calls += result.calls;
+        sum[state].seconds += result.seconds;
+        sum[state].p50.push(result.p50Ms);
+      }
+    }
+    // The open page really was live: it shows requests of the load.
+    await page.goto(`${emulator.url}/_/#/requests`);
+    await page.locator('tr', { hasText: 'functions.invokeFunction' }).first().waitFor({ timeout: 10_000 });
+    const rate = (s) => s.calls / s.seconds;
+    return {
+      rounds,
+      segmentSeconds: seconds,
+      closedCallsPerSecond: rate(sum.closed),
+      openCallsPerSecond: rate(sum.open),
+      ratioOpenVsClosed: rate(sum.open) / rate(sum.closed),
+      closedP50Ms: sum.closed.p50,
+      openP50Ms: sum.open.p50,
+    };
+  } finally {
+    await browser.close();
+  }
+}
+
 const binary = pickEmulatorBinary();
 process.env.CLOUD_EMULATOR_BIN = binary;
 const emulator = await startEmulator({ functions: join(BENCH_DIR, 'functions') });
@@ -152,6 +205,15 @@ try {
     },
   });
 
+  const dashboard = await dashboardCost({
+    emulator,
+    url: webUrl,
+    makeRequest: invoke,
+    check: checkInvoke,
+    rounds: 4,
+    seconds: Math.max(2, Math.min(5, SECONDS / 2)),
+  });
+
   const rows = [
     ['functions.invokeFunction (ping) on cloud-emulator', functions],
     ['baseline A: auth.getUserInfo on cloud-emulator (no function)', userInfo],
@@ -166,6 +228,11 @@ try {
     );
   }
   console.log(`ratio functions / baseline A: ${vsA.toFixed(3)}   functions / baseline B: ${vsB.toFixed(3)}`);
+  const dashboardOk = dashboard.ratioOpenVsClosed >= 0.95;
+  console.log(
+    `dashboard: closed ${dashboard.closedCallsPerSecond.toFixed(0)} calls/s, open and live ${dashboard.openCallsPerSecond.toFixed(0)} calls/s; ` +
+      `open / closed ${dashboard.ratioOpenVsClosed.toFixed(3)} ${dashboardOk ? 'PASS' : 'FAIL'} (>= 0.95)`,
+  );
   if (functions.errors) console.log(`first error: ${functions.firstError}`);
 
   const markdown = `# callFunction throughput
@@ -179,9 +246,22 @@ each client awaits one call at a time; 1 s warm-up first. Machine: 2 cores share
 ${rows.map(([label, r]) => `| ${label} | ${r.callsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${r.calls} | ${r.errors} |`).join('\n')}
 
 Ratios: functions / baseline A = **${vsA.toFixed(3)}**, functions / baseline B = **${vsB.toFixed(3)}**.
+
+## The dashboard's cost
+
+The same callFunction load with the dashboard closed (the browser on about:blank) and open in headless Chromium
+on its Requests page (live over SSE: the page reloads the new requests after every change event), ${dashboard.rounds}
+rounds of one ${dashboard.segmentSeconds} s segment each, alternating which goes first.
+
+| dashboard | calls/s | p50 per segment |
+| --- | ---: | --- |
+| closed | ${dashboard.closedCallsPerSecond.toFixed(0)} | ${dashboard.closedP50Ms.map((v) => `${v.toFixed(2)} ms`).join(', ')} |
+| open, live | ${dashboard.openCallsPerSecond.toFixed(0)} | ${dashboard.openP50Ms.map((v) => `${v.toFixed(2)} ms`).join(', ')} |
+
+Open / closed = **${dashboard.ratioOpenVsClosed.toFixed(3)}** (${dashboardOk ? 'PASS' : 'FAIL'}: within 5 % means >= 0.95).
 `;
-  writeResults('throughput', { date: new Date().toISOString(), node: process.version, emulator: binary, clients: CLIENTS, seconds: SECONDS, functions, baselineUserInfo: userInfo, baselineCanned: ceiling, ratioVsUserInfo: vsA, ratioVsCanned: vsB }, markdown);
-  if (functions.errors) process.exitCode = 1;
+  writeResults('throughput', { date: new Date().toISOString(), node: process.version, emulator: binary, clients: CLIENTS, seconds: SECONDS, functions, baselineUserInfo: userInfo, baselineCanned: ceiling, ratioVsUserInfo: vsA, ratioVsCanned: vsB, dashboard }, markdown);
+  if (functions.errors || !dashboardOk) process.exitCode = 1;
 } finally {
   await canned?.stop();
   await emulator.stop();

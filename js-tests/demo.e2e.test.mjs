@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
 import { launchChromium } from './helpers/chromium.mjs';
 import { REPO_ROOT, emulatorBinary, listeningUrl, terminate } from './helpers/emulator.mjs';
+import { makePng } from './helpers/png.mjs';
 
 /** Runs `www-demo/run.sh 0` (it execs the emulator, so the child is the server) and waits for its URL. */
 async function startDemo(workDir) {
@@ -28,38 +28,6 @@ async function startDemo(workDir) {
   const exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   const url = await listeningUrl(child, { name: 'run.sh', timeoutMs: 30_000, stderr: () => stderr });
   return { url, stderr: () => stderr, stop: () => terminate(child, exited) };
-}
-
-/** A real PNG (8-bit RGB, a gradient with a disc) built byte by byte, so the test needs no fixture file. */
-function makePng(width, height) {
-  const rows = [];
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 3); // leading 0: filter type None
-    for (let x = 0; x < width; x++) {
-      const inDisc = (x - width / 2) ** 2 + (y - height / 2) ** 2 < (height / 3) ** 2;
-      const pixel = inDisc ? [255, 255, 255] : [7, Math.round(120 + (100 * x) / width), Math.round(60 + (150 * y) / height)];
-      row.set(pixel, 1 + x * 3);
-    }
-    rows.push(row);
-  }
-  const chunk = (type, data) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([length, typed, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB, deflate, no filter method, no interlace
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(Buffer.concat(rows))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
 }
 
 let workDir;

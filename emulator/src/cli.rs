@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::process::Command as ChildCommand;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{Config, DEFAULT_TOKEN_TTL_SECS};
+use crate::config::{Config, DEFAULT_PORT, DEFAULT_TOKEN_TTL_SECS};
 use crate::container::{parse_container_arg, ContainerTarget};
 use crate::security::validate_origin;
 use crate::server::{start, RunningServer};
@@ -41,9 +41,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// Port to listen on; 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
-    port: u16,
+    /// Port to listen on (`start`: 8787 when not given; 0 picks a free one). `exec` always picks a
+    /// free one.
+    #[arg(long)]
+    port: Option<u16>,
     /// Where the emulator keeps its state; created if missing.
     #[arg(long, default_value = ".emulator-data")]
     data_dir: PathBuf,
@@ -116,7 +117,7 @@ impl ServerArgs {
         }
         Ok(Config {
             host: self.host,
-            port: self.port,
+            port: self.port.unwrap_or(DEFAULT_PORT),
             data_dir: self.data_dir,
             functions_dir: self.functions,
             hosting_dir: self.hosting,
@@ -206,13 +207,29 @@ fn describe_start(config: &Config, server: &RunningServer) {
         Some(env) => eprintln!("cloud-emulator: env {env} only"),
         None => eprintln!("cloud-emulator: any env id accepted"),
     }
+    let url = server.url();
+    match server.dashboard_login_url() {
+        Some(login) => eprintln!(
+            "cloud-emulator: dashboard {url}/_/ — open this one-time link to sign in: {login}"
+        ),
+        None => eprintln!("cloud-emulator: dashboard {url}/_/"),
+    }
+    let env = config.env.as_deref().unwrap_or("local");
+    eprintln!("cloud-emulator: in your app: cloud.init({{ env: '{env}', endpoint: '{url}' }})");
 }
 
 async fn start_server(args: ServerArgs) -> Result<(Config, RunningServer), String> {
     let config = args.into_config()?;
-    let server = start(config.clone())
-        .await
-        .map_err(|err| format!("cannot start: {err}"))?;
+    let server = start(config.clone()).await.map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "cannot start: port {} on {} is already in use (another cloud-emulator?); choose another with --port PORT, or --port 0 for a free one",
+                config.port, config.host
+            )
+        } else {
+            format!("cannot start: {err}")
+        }
+    })?;
     Ok((config, server))
 }
 
@@ -247,13 +264,10 @@ fn exit_code(status: ExitStatus) -> i32 {
 async fn run_exec(mut args: ServerArgs, command: Vec<String>) -> Result<i32, String> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|err| err.to_string())?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|err| err.to_string())?;
-    if args.port != 0 {
-        eprintln!(
-            "cloud-emulator: exec picks a free port; --port {} ignored",
-            args.port
-        );
-        args.port = 0;
+    if let Some(port) = args.port.filter(|port| *port != 0) {
+        eprintln!("cloud-emulator: exec picks a free port; --port {port} ignored");
     }
+    args.port = Some(0);
     let (config, server) = start_server(args).await?;
     eprintln!("listening on {}", server.url());
     describe_start(&config, &server);

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use crate::container::ContainerTarget;
 use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_GRANT_TTL_SECS};
 
+/// The port `cloud-emulator start` listens on without `--port` (apps need a stable endpoint).
+pub const DEFAULT_PORT: u16 = 8787;
 /// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
 /// Lifetime of a refresh token, in seconds (CloudBase: 30 days).

@@ -7,14 +7,15 @@
 //! `wx-server-sdk` on `/admin`), `auth` (tokens, P2 `/auth/v1`, legacy `auth.*`), `functions_api`
 //! (invokeFunction and the P3 `/v1/functions` route), `container` (callContainer's `/v1/cloudrun` reverse
 //! proxy to `--container` services), `functions` (the Node.js runtime), `storage` (object store, uploads,
-//! temp URLs, P1 and P3 storage), `realtime` (watch over WebSocket), `security` (Host
-//! check, CORS), `body` (size and depth limits), `secret`, `config`.
+//! temp URLs, P1 and P3 storage), `realtime` (watch over WebSocket), `dashboard` (the browser UI at `/_/`
+//! and its JSON API), `security` (Host check, CORS), `body` (size and depth limits), `secret`, `config`.
 pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod config;
 pub mod container;
+pub mod dashboard;
 pub mod database;
 pub mod error;
 pub mod functions;

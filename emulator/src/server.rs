@@ -19,8 +19,10 @@ use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
 
+use crate::auth::sessions::Sessions;
 use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::database::Database;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
@@ -41,6 +43,8 @@ struct StateInner {
     config: Config,
     port: u16,
     signer: TokenSigner,
+    sessions: Arc<Sessions>,
+    dashboard: Dashboard,
     functions: FunctionsRuntime,
     storage: Storage,
     database: Database,
@@ -71,6 +75,7 @@ impl AppState {
         functions: FunctionsRuntime,
     ) -> io::Result<AppState> {
         let secret = secret::load_or_create(&config.data_dir)?;
+        let sessions = Arc::new(Sessions::open(&config.data_dir)?);
         let storage = Storage::open(&config)?;
         let database = Database::open(&config)?;
         let realtime = Realtime::start(database.clone(), config.ws_send_queue_bytes);
@@ -80,6 +85,8 @@ impl AppState {
                 config,
                 port,
                 signer: TokenSigner::new(secret),
+                sessions,
+                dashboard: Dashboard::default(),
                 functions,
                 storage,
                 database,
@@ -101,6 +108,16 @@ impl AppState {
     /// Issues and checks tokens.
     pub fn signer(&self) -> &TokenSigner {
         &self.inner.signer
+    }
+
+    /// Sign-in sessions: revocation, refresh-token rotation, the users seen.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.inner.sessions
+    }
+
+    /// The dashboard: request log, change counters, login.
+    pub fn dashboard(&self) -> &Dashboard {
+        &self.inner.dashboard
     }
 
     /// The cloud functions runtime.
@@ -161,8 +178,8 @@ async fn not_found(request: Request) -> Response {
 }
 
 /// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/cloudrun/*` (callContainer),
-/// `/v1/storages/*`, `/cos/*` (objects),
-/// static hosting, with CORS and the Host check around everything.
+/// `/v1/storages/*`, `/cos/*` (objects), `/admin` (wx-server-sdk), `/ws` (watch), the dashboard (`/_/`),
+/// static hosting, with the request log, CORS and the Host check around everything.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/web", post(web::web))
@@ -172,7 +189,8 @@ pub fn router(state: AppState) -> Router {
         .merge(storage::routes())
         .merge(crate::database::admin::routes())
         .merge(crate::realtime::routes())
-        .merge(crate::admin::routes());
+        .merge(crate::admin::routes())
+        .merge(crate::dashboard::routes(state.clone()));
     app = match &state.config().hosting_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true))
@@ -180,6 +198,10 @@ pub fn router(state: AppState) -> Router {
         None => app.fallback(not_found),
     };
     app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::dashboard::requests::record,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         security::cors,
     ))
@@ -200,8 +222,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stopping_tx, stopping_rx) = watch::channel(false);
+    let dashboard = state.dashboard().clone();
     let signal = tokio::spawn(async move {
         shutdown.await;
+        // Live dashboard streams never end by themselves: close them so the drain below is quick.
+        dashboard.close();
         let _ = stopping_tx.send(true);
     });
     let mut graceful_rx = stopping_rx.clone();
@@ -230,6 +255,7 @@ pub async fn serve(
     signal.abort();
     state.realtime().shutdown();
     state.functions().shutdown().await;
+    state.sessions().flush_last_seen();
     if let Err(err) = state.database().export_on_exit() {
         eprintln!("cloud-emulator: --export-on-exit failed: {err}");
     }
@@ -239,6 +265,7 @@ pub async fn serve(
 /// A server running in the background (see [`start`]).
 pub struct RunningServer {
     addr: SocketAddr,
+    dashboard: Dashboard,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -258,6 +285,11 @@ impl RunningServer {
             IpAddr::V4(ip) => format!("http://{ip}:{port}"),
             IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
         }
+    }
+
+    /// The dashboard's one-time login URL, until it has been used.
+    pub fn dashboard_login_url(&self) -> Option<String> {
+        self.dashboard.login_url(&self.url())
     }
 
     /// Stops it gracefully and waits until it has stopped.
@@ -298,12 +330,14 @@ pub async fn start(config: Config) -> io::Result<RunningServer> {
     let listener = TcpListener::bind((host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     let state = AppState::new(config, addr.port())?;
+    let dashboard = state.dashboard().clone();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, state, async move {
         let _ = stop_rx.await;
     }));
     Ok(RunningServer {
         addr,
+        dashboard,
         stop: Some(stop_tx),
         task,
     })

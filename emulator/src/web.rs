@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::auth::{self, legacy};
 use crate::body::{parse_json, read_limited};
 use crate::config::MAX_REQUEST_BYTES;
+use crate::dashboard::requests::RequestNote;
 use crate::database::service::{self as database, Action as DbAction};
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions_api;
@@ -57,8 +58,9 @@ pub async fn web(
     body: Body,
 ) -> Response {
     let request_id = new_request_id();
+    let mut note = RequestNote::default();
     let answer = match query {
-        Ok(Query(query)) => handle(&state, query, &headers, body, &request_id).await,
+        Ok(Query(query)) => handle(&state, query, &headers, body, &request_id, &mut note).await,
         Err(err) => Err(ApiError::invalid_param(format!(
             "malformed query string: {err}"
         ))),
@@ -69,9 +71,14 @@ pub async fn web(
             Value::Object(fields)
         }
         Ok(other) => serde_json::json!({ "requestId": request_id, "data": other }),
-        Err(err) => err.body(&request_id),
+        Err(err) => {
+            note.code = Some(err.code.to_string());
+            err.body(&request_id)
+        }
     };
-    json_response(StatusCode::OK, &body)
+    let mut response = json_response(StatusCode::OK, &body);
+    response.extensions_mut().insert(note);
+    response
 }
 
 async fn handle(
@@ -80,6 +87,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
     request_id: &str,
+    note: &mut RequestNote,
 ) -> Result<Value, ApiError> {
     let bytes = read_limited(body, MAX_REQUEST_BYTES).await?;
     let body = match parse_json(&bytes, "request body")? {
@@ -100,6 +108,7 @@ async fn handle(
         Some(Value::String(action)) if !action.is_empty() => action.clone(),
         _ => return Err(ApiError::new(codes::INVALID_ACTION, "action is required")),
     };
+    note_request(state, &mut *note, &env, &action, &body, headers);
     let request = WebRequest {
         env,
         action,
@@ -111,12 +120,48 @@ async fn handle(
     dispatch(state, &request).await
 }
 
+/// What the request log shows of a `/web` request: action, env, caller and the collection or function.
+fn note_request(
+    state: &AppState,
+    note: &mut RequestNote,
+    env: &str,
+    action: &str,
+    body: &Map<String, Value>,
+    headers: &HeaderMap,
+) {
+    note.env = Some(env.to_string());
+    note.action = Some(action.to_string());
+    note.target = ["collectionName", "function_name", "name"]
+        .iter()
+        .find_map(|key| body.get(*key).and_then(Value::as_str))
+        .map(str::to_string);
+    let token = match body.get("access_token") {
+        Some(Value::String(token)) if !token.is_empty() => Some(token.as_str()),
+        _ => auth::bearer_token(headers),
+    };
+    note.uid = token
+        .and_then(|token| {
+            state
+                .signer()
+                .verify(token, auth::tokens::TokenKind::Access)
+                .ok()
+        })
+        .map(|claims| claims.uid)
+        .or_else(|| {
+            token
+                .filter(|t| state.database().is_admin_token(t))
+                .map(|_| "(admin)".to_string())
+        });
+}
+
 /// Runs one action; its `Ok` value's fields are sent at the top level next to `requestId`.
 async fn dispatch(state: &AppState, request: &WebRequest<'_>) -> Result<Value, ApiError> {
     match request.action.as_str() {
-        "auth.signInAnonymously" => legacy::sign_in_anonymously(state, &request.env, &request.body),
+        "auth.signInAnonymously" => {
+            legacy::sign_in_anonymously(state, &request.env, &request.body).await
+        }
         "auth.fetchAccessTokenWithRefreshToken" => {
-            legacy::fetch_access_token(state, &request.env, &request.body)
+            legacy::fetch_access_token(state, &request.env, &request.body).await
         }
         "auth.wsWebSign" => crate::realtime::ws_web_sign(state, request),
         "auth.getUserInfo" => {

@@ -936,6 +936,30 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Drops a collection with its documents and index rows (the dashboard's "delete collection").
+    pub fn drop_collection(&self, meta: &CollectionMeta) -> DbResult<()> {
+        for sql in [
+            "DELETE FROM doc_index WHERE cid = ?1",
+            "DELETE FROM documents WHERE cid = ?1",
+            "DELETE FROM collections WHERE cid = ?1",
+        ] {
+            self.tx.execute(sql, params![meta.cid]).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// How many documents a collection holds.
+    pub fn document_count(&self, meta: &CollectionMeta) -> DbResult<u64> {
+        self.tx
+            .query_row(
+                "SELECT COUNT(*) FROM documents WHERE cid = ?1",
+                params![meta.cid],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|count| count as u64)
+            .map_err(failed)
+    }
+
     /// Every document of a collection, in insertion order.
     pub fn documents(&self, meta: &CollectionMeta) -> DbResult<Vec<Value>> {
         Ok(self.all(meta.cid)?.into_iter().map(|s| s.doc).collect())

@@ -4,8 +4,7 @@ use cloud_protocol::codes;
 use serde_json::{json, Map, Value};
 
 use super::tokens::{TokenError, TokenKind};
-use super::{new_uid, Identity, SCOPE_ANONYMOUS};
-use crate::config::REFRESH_TOKEN_TTL_SECS;
+use super::{new_uid, start_session, use_refresh_token, Identity, SCOPE_ANONYMOUS};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -13,9 +12,9 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> &'a str {
     body.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
-/// `auth.signInAnonymously`: keeps the user of a still-valid refresh token, else makes a new one.
-/// Answers `{uuid, refresh_token}`.
-pub fn sign_in_anonymously(
+/// `auth.signInAnonymously`: keeps the user of a still-valid refresh token, else makes a new one; a new
+/// session either way. Answers `{uuid, refresh_token}`.
+pub async fn sign_in_anonymously(
     state: &AppState,
     env: &str,
     body: &Map<String, Value>,
@@ -24,20 +23,20 @@ pub fn sign_in_anonymously(
         .signer()
         .verify(string_field(body, "refresh_token"), TokenKind::Refresh)
         .ok()
-        .filter(|claims| claims.env == env && claims.scope == SCOPE_ANONYMOUS);
+        .filter(|claims| {
+            claims.env == env
+                && claims.scope == SCOPE_ANONYMOUS
+                && !state.sessions().is_revoked(&claims.sid)
+        });
     let uid = previous.map(|claims| claims.uid).unwrap_or_else(new_uid);
-    let (refresh_token, _) = state.signer().issue(
-        TokenKind::Refresh,
-        env,
-        &uid,
-        SCOPE_ANONYMOUS,
-        REFRESH_TOKEN_TTL_SECS,
-    );
+    let credentials = start_session(state, env, &uid, SCOPE_ANONYMOUS, "").await?;
+    let refresh_token = credentials["refresh_token"].clone();
     Ok(json!({ "uuid": uid, "refresh_token": refresh_token }))
 }
 
-/// `auth.fetchAccessTokenWithRefreshToken`: answers `{access_token, access_token_expire}` (lifetime in ms).
-pub fn fetch_access_token(
+/// `auth.fetchAccessTokenWithRefreshToken`: answers `{access_token, access_token_expire}` (lifetime in
+/// ms). The legacy protocol has no rotation: the refresh token stays the session's current one.
+pub async fn fetch_access_token(
     state: &AppState,
     env: &str,
     body: &Map<String, Value>,
@@ -63,11 +62,23 @@ pub fn fetch_access_token(
             format!("refresh_token was issued for env {}, not {env}", claims.env),
         ));
     }
+    use_refresh_token(state, &claims.sid, &claims.jti, None)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                codes::INVALID_REFRESH_TOKEN,
+                "refresh_token revoked (the session was signed out)",
+            )
+        })?;
     let ttl = state.config().token_ttl_secs;
-    let (access_token, _) =
-        state
-            .signer()
-            .issue(TokenKind::Access, env, &claims.uid, &claims.scope, ttl);
+    let (access_token, _) = state.signer().issue(
+        TokenKind::Access,
+        env,
+        &claims.uid,
+        &claims.scope,
+        &claims.sid,
+        ttl,
+    );
     Ok(json!({ "access_token": access_token, "access_token_expire": ttl.saturating_mul(1000) }))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod legacy;
 pub mod oauth;
+pub mod sessions;
 pub mod tokens;
 
 use axum::http::{header, HeaderMap};
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::server::AppState;
+use sessions::{RefreshRefusal, Sessions};
 use tokens::{TokenError, TokenKind, TokenSigner};
 
 /// The only login scope the emulator issues for now.
@@ -28,6 +30,8 @@ pub struct Identity {
     pub env: String,
     /// Login scope.
     pub scope: String,
+    /// The session the token belongs to (revoked as a whole by `/auth/v1/revoke`).
+    pub sid: String,
 }
 
 impl Identity {
@@ -81,10 +85,18 @@ pub fn authenticate_token(state: &AppState, token: Option<&str>) -> Result<Ident
             }
             TokenError::Invalid => ApiError::new(codes::CHECK_LOGIN_FAILED, "invalid access_token"),
         })?;
+    if state.sessions().is_revoked(&claims.sid) {
+        return Err(ApiError::new(
+            codes::CHECK_LOGIN_FAILED,
+            "access_token revoked (the session was signed out): sign in again",
+        ));
+    }
+    state.sessions().touch(&claims.sid);
     Ok(Identity {
         uid: claims.uid,
         env: claims.env,
         scope: claims.scope,
+        sid: claims.sid,
     })
 }
 
@@ -107,20 +119,28 @@ pub fn authenticate(
     Ok(identity)
 }
 
-/// A fresh access/refresh token pair for `uid` on `env`, as the P2 credentials object.
-pub fn issue_credentials(state: &AppState, env: &str, uid: &str, scope: &str) -> Value {
+/// A fresh access/refresh token pair for `uid` on `env` in session `sid`, as the P2 credentials
+/// object, and the id (`jti`) of the refresh token.
+pub fn issue_credentials(
+    state: &AppState,
+    env: &str,
+    uid: &str,
+    scope: &str,
+    sid: &str,
+) -> (Value, String) {
     let ttl = state.config().token_ttl_secs;
     let (access_token, _) = state
         .signer()
-        .issue(TokenKind::Access, env, uid, scope, ttl);
-    let (refresh_token, _) = state.signer().issue(
+        .issue(TokenKind::Access, env, uid, scope, sid, ttl);
+    let (refresh_token, refresh_claims) = state.signer().issue(
         TokenKind::Refresh,
         env,
         uid,
         scope,
+        sid,
         crate::config::REFRESH_TOKEN_TTL_SECS,
     );
-    json!({
+    let credentials = json!({
         "token_type": "Bearer",
         "access_token": access_token,
         "refresh_token": refresh_token,
@@ -128,7 +148,50 @@ pub fn issue_credentials(state: &AppState, env: &str, uid: &str, scope: &str) ->
         "scope": scope,
         "sub": uid,
         "groups": [scope],
+    });
+    (credentials, refresh_claims.jti)
+}
+
+/// Signs `uid` in on `env`: a new session (recorded on disk) and its P2 credentials.
+pub async fn start_session(
+    state: &AppState,
+    env: &str,
+    uid: &str,
+    scope: &str,
+    device_id: &str,
+) -> Result<Value, ApiError> {
+    let sid = Sessions::new_sid();
+    let (credentials, refresh_jti) = issue_credentials(state, env, uid, scope, &sid);
+    let sessions = state.sessions().clone();
+    let (env, uid, scope, device_id) = (
+        env.to_string(),
+        uid.to_string(),
+        scope.to_string(),
+        device_id.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        sessions.begin(&sid, &env, &uid, &scope, &device_id, &refresh_jti)
     })
+    .await
+    .map_err(|err| ApiError::new(codes::SYS_ERR, format!("sign-in failed: {err}")))?
+    .map_err(|err| ApiError::new(codes::SYS_ERR, format!("sign-in failed: {err}")))?;
+    Ok(credentials)
+}
+
+/// Checks that `jti` is the current refresh token of session `sid` and, with `rotate_to`, replaces it.
+pub async fn use_refresh_token(
+    state: &AppState,
+    sid: &str,
+    jti: &str,
+    rotate_to: Option<String>,
+) -> Result<(), RefreshRefusal> {
+    let sessions = state.sessions().clone();
+    let (sid, jti) = (sid.to_string(), jti.to_string());
+    tokio::task::spawn_blocking(move || {
+        sessions.use_refresh_token(&sid, &jti, rotate_to.as_deref())
+    })
+    .await
+    .unwrap_or(Err(RefreshRefusal::Revoked))
 }
 
 #[cfg(test)]
@@ -142,6 +205,7 @@ mod tests {
             uid: "u1".into(),
             env: "e1".into(),
             scope: SCOPE_ANONYMOUS.into(),
+            sid: "s1".into(),
         };
         let openid = identity.openid(&signer);
         assert_eq!(openid, identity.openid(&signer));

@@ -12,8 +12,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+use super::sessions::RefreshRefusal;
 use super::tokens::{TokenError, TokenKind};
-use super::{bearer_token, issue_credentials, uid_for_device, SCOPE_ANONYMOUS};
+use super::{
+    bearer_token, issue_credentials, start_session, uid_for_device, use_refresh_token,
+    SCOPE_ANONYMOUS,
+};
 use crate::body::{parse_json, read_limited};
 use crate::config::MAX_AUTH_REQUEST_BYTES;
 use crate::error::json_response;
@@ -67,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/v1/signin/anonymously", post(signin_anonymously))
         .route("/auth/v1/token", post(refresh_token_grant))
         .route("/auth/v1/user/me", get(user_me))
+        .route("/auth/v1/revoke", post(revoke))
 }
 
 /// Reads a small JSON body; an empty body counts as `{}`. Any content-type is accepted.
@@ -114,10 +119,12 @@ async fn signin_anonymously(
     }
     read_json_object(body).await?;
     let uid = uid_for_device(state.signer(), &env, device_id);
-    Ok(json_response(
-        StatusCode::OK,
-        &issue_credentials(&state, &env, &uid, SCOPE_ANONYMOUS),
-    ))
+    let credentials = start_session(&state, &env, &uid, SCOPE_ANONYMOUS, device_id)
+        .await
+        .map_err(|err| {
+            OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.message)
+        })?;
+    Ok(json_response(StatusCode::OK, &credentials))
 }
 
 async fn refresh_token_grant(
@@ -152,10 +159,18 @@ async fn refresh_token_grant(
             "refresh token was issued for another env",
         ));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &issue_credentials(&state, &claims.env, &claims.uid, &claims.scope),
-    ))
+    // Rotation: the answer carries a new refresh token and this one stops working.
+    let (credentials, next_jti) =
+        issue_credentials(&state, &claims.env, &claims.uid, &claims.scope, &claims.sid);
+    match use_refresh_token(&state, &claims.sid, &claims.jti, Some(next_jti)).await {
+        Ok(()) => Ok(json_response(StatusCode::OK, &credentials)),
+        Err(RefreshRefusal::Revoked) => Err(OAuthError::invalid_grant(
+            "refresh token revoked (the session was signed out)",
+        )),
+        Err(RefreshRefusal::Superseded) => Err(OAuthError::invalid_grant(
+            "refresh token already used: refresh tokens rotate, use the latest one",
+        )),
+    }
 }
 
 async fn user_me(
@@ -176,6 +191,11 @@ async fn user_me(
             "access token was issued for another env",
         ));
     }
+    if state.sessions().is_revoked(&claims.sid) {
+        return Err(OAuthError::unauthenticated(
+            "access token revoked (the session was signed out)",
+        ));
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -192,4 +212,40 @@ async fn user_me(
             "created_from": claims.scope,
         }),
     ))
+}
+
+/// `POST /auth/v1/revoke` `{"token"}` (the SDK's `signOut`): revokes the session of `token`, which may be
+/// any access or refresh token it issued, expired or not. Answers `{}`.
+async fn revoke(State(state): State<AppState>, body: Body) -> Result<Response, OAuthError> {
+    let fields = read_json_object(body).await?;
+    let token = fields
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| OAuthError::invalid_argument("token is required"))?;
+    let claims = state
+        .signer()
+        .inspect(token)
+        .map_err(|_| OAuthError::invalid_argument("invalid token"))?;
+    if claims.sid.is_empty() {
+        return Err(OAuthError::invalid_argument("invalid token"));
+    }
+    let sessions = state.sessions().clone();
+    tokio::task::spawn_blocking(move || sessions.revoke_session(&claims.sid))
+        .await
+        .map_err(|err| {
+            OAuthError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                err.to_string(),
+            )
+        })?
+        .map_err(|err| {
+            OAuthError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                err.to_string(),
+            )
+        })?;
+    Ok(json_response(StatusCode::OK, &json!({})))
 }

@@ -39,8 +39,13 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at, milliseconds since the epoch.
     pub exp: u64,
-    /// Random id so two tokens issued in the same millisecond differ.
+    /// Random id so two tokens issued in the same millisecond differ; a session's current refresh
+    /// token is the one whose `jti` it recorded (rotation).
     pub jti: String,
+    /// The sign-in session the token belongs to (see `auth::sessions`); revoking it revokes the token.
+    /// Empty in tokens minted before sessions existed, which are refused.
+    #[serde(default)]
+    pub sid: String,
 }
 
 /// Why a token was refused.
@@ -76,13 +81,14 @@ impl TokenSigner {
         HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts keys of any length")
     }
 
-    /// A token of `kind` for `uid` on `env`, valid for `ttl_secs` from now.
+    /// A token of `kind` for `uid` on `env` in session `sid`, valid for `ttl_secs` from now.
     pub fn issue(
         &self,
         kind: TokenKind,
         env: &str,
         uid: &str,
         scope: &str,
+        sid: &str,
         ttl_secs: u64,
     ) -> (String, Claims) {
         let iat = now_ms();
@@ -94,6 +100,7 @@ impl TokenSigner {
             iat,
             exp: iat.saturating_add(ttl_secs.saturating_mul(1000)),
             jti: hex::encode(rand::random::<[u8; 8]>()),
+            sid: sid.to_string(),
         };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"));
@@ -105,6 +112,19 @@ impl TokenSigner {
 
     /// The claims of `token` if it is ours, of `kind`, and not expired.
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims, TokenError> {
+        let claims = self.inspect(token)?;
+        if claims.kind != kind {
+            return Err(TokenError::Invalid);
+        }
+        if now_ms() >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` if we signed it, whatever its kind and even past its expiry (revocation
+    /// accepts any token of a session).
+    pub fn inspect(&self, token: &str) -> Result<Claims, TokenError> {
         let (payload, signature) = token.split_once('.').ok_or(TokenError::Invalid)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
@@ -116,14 +136,7 @@ impl TokenSigner {
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| TokenError::Invalid)?;
-        let claims: Claims = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
-        if claims.kind != kind {
-            return Err(TokenError::Invalid);
-        }
-        if now_ms() >= claims.exp {
-            return Err(TokenError::Expired);
-        }
-        Ok(claims)
+        serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)
     }
 
     /// HMAC of `parts` joined by NUL, for deterministic ids derived from the secret.
@@ -146,7 +159,8 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_their_claims() {
         let signer = TokenSigner::new(b"0123456789abcdef".to_vec());
-        let (token, claims) = signer.issue(TokenKind::Access, "env-a", "uid1", "anonymous", 60);
+        let (token, claims) =
+            signer.issue(TokenKind::Access, "env-a", "uid1", "anonymous", "s1", 60);
         let checked = signer.verify(&token, TokenKind::Access).unwrap();
         assert_eq!(checked, claims);
         assert_eq!(checked.env, "env-a");
@@ -156,7 +170,7 @@ mod tests {
     #[test]
     fn wrong_kind_tampering_and_other_secrets_are_invalid() {
         let signer = TokenSigner::new(b"0123456789abcdef".to_vec());
-        let (token, _) = signer.issue(TokenKind::Refresh, "env-a", "uid1", "anonymous", 60);
+        let (token, _) = signer.issue(TokenKind::Refresh, "env-a", "uid1", "anonymous", "s1", 60);
         assert_eq!(
             signer.verify(&token, TokenKind::Access),
             Err(TokenError::Invalid)
@@ -185,7 +199,7 @@ mod tests {
     #[test]
     fn zero_ttl_tokens_are_expired() {
         let signer = TokenSigner::new(b"0123456789abcdef".to_vec());
-        let (token, _) = signer.issue(TokenKind::Access, "env-a", "uid1", "anonymous", 0);
+        let (token, _) = signer.issue(TokenKind::Access, "env-a", "uid1", "anonymous", "s1", 0);
         assert_eq!(
             signer.verify(&token, TokenKind::Access),
             Err(TokenError::Expired)

@@ -23,9 +23,11 @@ use std::time::{Duration, Instant};
 use cloud_protocol::codes;
 use tokio::sync::{watch, Semaphore};
 
+pub mod invocations;
 mod resolve;
 mod worker;
 
+use invocations::{ConsoleLine, Invocation, InvocationLog};
 pub use resolve::is_valid_name;
 use resolve::FunctionSpec;
 use worker::{CallOutcome, SpawnConfig, Worker};
@@ -129,6 +131,7 @@ struct Inner {
     /// The calls in progress by request id (`TCB_SEQID`), so requests a function makes can be traced
     /// back to the invocation (and the user) they come from.
     running: Mutex<HashMap<String, InvokeContext>>,
+    invocations: InvocationLog,
 }
 
 /// The workers of one function: at most `max_workers_per_function` exist, idle ones wait in `idle`.
@@ -250,6 +253,7 @@ impl FunctionsRuntime {
                 reaper_started: AtomicBool::new(false),
                 worker_env: Mutex::new(Vec::new()),
                 running: Mutex::new(HashMap::new()),
+                invocations: InvocationLog::default(),
             }),
         }
     }
@@ -271,12 +275,51 @@ impl FunctionsRuntime {
 
     /// Calls function `name` with `data` (the event; a non-object becomes `{}`) on behalf of `ctx`.
     ///
-    /// Returns the JSON text of the return value (`undefined` gives `"null"`).
+    /// Returns the JSON text of the return value (`undefined` gives `"null"`). Every call of an
+    /// existing function is recorded in [`FunctionsRuntime::invocations`] with its console output.
     pub async fn invoke(
         &self,
         name: &str,
         data: serde_json::Value,
         ctx: &InvokeContext,
+    ) -> Result<String, InvokeError> {
+        let started_at = invocations::now_ms();
+        let started = Instant::now();
+        let event = invocations::truncate(&data.to_string(), invocations::MAX_TEXT_BYTES);
+        let mut logs = Vec::new();
+        let result = self.invoke_collecting(name, data, ctx, &mut logs).await;
+        if !matches!(result, Err(InvokeError::NotFound)) {
+            let cut = |text: &str| invocations::truncate(text, invocations::MAX_TEXT_BYTES);
+            self.inner.invocations.record(Invocation {
+                id: 0,
+                function: name.to_owned(),
+                env: ctx.env.clone(),
+                request_id: ctx.request_id.clone(),
+                openid: ctx.openid.clone(),
+                started: started_at,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                status: if result.is_ok() { "ok" } else { "error" },
+                event,
+                result: result.as_ref().ok().map(|text| cut(text)),
+                error_code: result.as_ref().err().map(InvokeError::code),
+                error: result.as_ref().err().map(|err| cut(&err.message())),
+                logs,
+            });
+        }
+        result
+    }
+
+    /// The recent calls, for the dashboard.
+    pub fn invocations(&self) -> &InvocationLog {
+        &self.inner.invocations
+    }
+
+    async fn invoke_collecting(
+        &self,
+        name: &str,
+        data: serde_json::Value,
+        ctx: &InvokeContext,
+        logs: &mut Vec<ConsoleLine>,
     ) -> Result<String, InvokeError> {
         let mut shutdown = self.inner.shutdown.subscribe();
         if *shutdown.borrow() {
@@ -328,7 +371,10 @@ impl FunctionsRuntime {
         let limit = Duration::from_secs_f64(spec.timeout_secs);
         let running = RunningCall::register(&self.inner, ctx);
         let outcome = tokio::select! {
-            outcome = worker.call(request, limit) => outcome,
+            outcome = worker.call(request, limit) => {
+                *logs = worker.take_logs();
+                outcome
+            }
             _ = until_shut_down(&mut shutdown) => {
                 worker.kill().await;
                 return Err(shut_down());

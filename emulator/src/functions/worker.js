@@ -14,7 +14,7 @@ delete process.env.CLOUD_EMULATOR_FUNCTION_MAIN;
 const writeReply = process.stdout.write.bind(process.stdout);
 process.stdout.write = process.stderr.write.bind(process.stderr);
 
-function reply(message) {
+function sendReply(message) {
   writeReply(marker + JSON.stringify(message) + '\n');
 }
 
@@ -67,6 +67,24 @@ Module._resolveFilename = function resolveWithEmulatorSdk(request, parent, isMai
   }
 };
 
+// Console output of the call in progress, sent back with its reply so the emulator can show it per
+// call (the dashboard); it still goes to stderr as well. Output after a call has answered is not kept.
+const util = require('util');
+const MAX_LOG_LINES = 200;
+const MAX_LOG_LINE_CHARS = 4000;
+let callLogs = null;
+for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
+  const original = console[level].bind(console);
+  console[level] = (...args) => {
+    if (callLogs && callLogs.length < MAX_LOG_LINES) {
+      let text = util.format(...args);
+      if (text.length > MAX_LOG_LINE_CHARS) text = text.slice(0, MAX_LOG_LINE_CHARS) + '…';
+      callLogs.push({ level, text });
+    }
+    original(...args);
+  };
+}
+
 let mainFunction = null;
 
 async function loadMain() {
@@ -89,6 +107,12 @@ async function loadMain() {
 }
 
 async function handle(request) {
+  const logs = [];
+  callLogs = logs;
+  const reply = (message) => {
+    callLogs = null;
+    sendReply({ ...message, logs });
+  };
   const { id, event, context, env } = request;
   for (const [key, value] of Object.entries(env || {})) process.env[key] = String(value);
   let result;
@@ -130,12 +154,12 @@ lines.on('line', (line) => {
   try {
     request = JSON.parse(line);
   } catch (err) {
-    reply({ id: null, status: 'protocol', message: `bad request line: ${err.message}` });
+    sendReply({ id: null, status: 'protocol', message: `bad request line: ${err.message}` });
     return;
   }
-  handle(request).catch((err) => reply({ id: request.id, status: 'threw', message: describeError(err) }));
+  handle(request).catch((err) => sendReply({ id: request.id, status: 'threw', message: describeError(err) }));
 });
 // The emulator went away (or retired this worker): nothing more will come.
 lines.on('close', () => process.exit(0));
 
-reply({ status: 'ready' });
+sendReply({ status: 'ready' });

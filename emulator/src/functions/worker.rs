@@ -61,8 +61,20 @@ impl CallOutcome {
     }
 }
 
+/// One line of console output of a call (`console.log` and friends; `stderr` for what a dying worker
+/// wrote).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ConsoleLine {
+    /// `log`, `info`, `warn`, `error`, `debug`, or `stderr`.
+    pub level: String,
+    /// The formatted text.
+    pub text: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct Reply {
+    #[serde(default)]
+    logs: Vec<ConsoleLine>,
     #[serde(default)]
     id: Option<u64>,
     status: String,
@@ -83,6 +95,7 @@ pub struct Worker {
     stderr_task: Option<JoinHandle<()>>,
     next_id: u64,
     log_output: bool,
+    last_logs: Vec<ConsoleLine>,
     /// Which code version of the function this worker loaded (see the pool's generation).
     pub generation: u64,
     /// When the worker last finished a call (or started).
@@ -137,6 +150,7 @@ impl Worker {
             stderr_task: Some(stderr_task),
             next_id: 1,
             log_output: config.log_output,
+            last_logs: Vec::new(),
             generation,
             idle_since: std::time::Instant::now(),
         };
@@ -178,6 +192,7 @@ impl Worker {
         let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
         bytes.push(b'\n');
         self.stderr_tail.lock().map(|mut t| t.clear()).ok();
+        self.last_logs.clear();
 
         if self.stdin.write_all(&bytes).await.is_err() || self.stdin.flush().await.is_err() {
             return CallOutcome::Crashed(self.death_report().await);
@@ -186,10 +201,11 @@ impl Worker {
         // the call itself, bounded by the function's time limit from the worker's `started` reply.
         let mut deadline = tokio::time::Instant::now() + INIT_LIMIT;
         let mut started = false;
-        let reply = loop {
+        let mut reply = loop {
             match tokio::time::timeout_at(deadline, self.read_reply()).await {
                 Err(_) => {
                     self.kill().await;
+                    self.last_logs = self.stderr_lines();
                     if started {
                         return CallOutcome::TimedOut;
                     }
@@ -199,7 +215,11 @@ impl Worker {
                         INIT_LIMIT.as_secs()
                     ));
                 }
-                Ok(None) => return CallOutcome::Crashed(self.death_report().await),
+                Ok(None) => {
+                    let report = self.death_report().await;
+                    self.last_logs = self.stderr_lines();
+                    return CallOutcome::Crashed(report);
+                }
                 // A reply to an earlier call cannot happen (one call at a time), but never mix them up.
                 Ok(Some(reply)) if reply.id == Some(id) && reply.status == "started" => {
                     started = true;
@@ -211,6 +231,7 @@ impl Worker {
                 Ok(Some(_)) => {}
             }
         };
+        self.last_logs = std::mem::take(&mut reply.logs);
         let message = reply.message.unwrap_or_default();
         match reply.status.as_str() {
             "ok" => CallOutcome::Ok(reply.result.unwrap_or_else(|| "null".to_owned())),
@@ -224,6 +245,26 @@ impl Worker {
                 ))
             }
         }
+    }
+
+    /// The console output of the last call (taken: a second call answers nothing).
+    pub fn take_logs(&mut self) -> Vec<ConsoleLine> {
+        std::mem::take(&mut self.last_logs)
+    }
+
+    /// What the worker wrote to stderr during the call, for calls that never answered.
+    fn stderr_lines(&self) -> Vec<ConsoleLine> {
+        self.stderr_tail
+            .lock()
+            .map(|tail| {
+                tail.iter()
+                    .map(|text| ConsoleLine {
+                        level: "stderr".to_owned(),
+                        text: text.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Kills the process and waits for it to go.

@@ -132,6 +132,7 @@ pub fn ws_web_sign(state: &AppState, request: &WebRequest<'_>) -> Result<Value, 
         &identity.env,
         &identity.uid,
         &identity.scope,
+        &identity.sid,
         WS_SIGN_TTL_SECS,
     );
     let host = request
@@ -424,10 +425,17 @@ fn login(state: &AppState, message: &Value) -> Result<WsUser, WatchError> {
             });
         }
     }
+    if state.sessions().is_revoked(&claims.sid) {
+        return Err(WatchError {
+            code: "SIGN_INVALID_ERROR".into(),
+            message: "the session was signed out: sign in again".into(),
+        });
+    }
     let identity = Identity {
         uid: claims.uid,
         env: claims.env,
         scope: claims.scope,
+        sid: claims.sid,
     };
     Ok(WsUser {
         openid: identity.openid(state.signer()),

@@ -235,6 +235,34 @@ impl ObjectStore {
         Ok(get_row(&self.db(), env, path)?)
     }
 
+    /// The objects of `env` whose path starts with `prefix`, in path order, at most `limit` (the
+    /// dashboard's file browser).
+    pub fn list(
+        &self,
+        env: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StoreError> {
+        let db = self.db();
+        let mut statement = db.prepare(&format!(
+            "SELECT {COLUMNS} FROM objects WHERE env = ?1 AND substr(path, 1, length(?2)) = ?2
+             ORDER BY path LIMIT ?3"
+        ))?;
+        let rows = statement
+            .query_map(params![env, prefix, limit as i64], row_to_meta)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// How many objects every env holds, and their total size in bytes.
+    pub fn totals(&self) -> Result<(u64, u64), StoreError> {
+        Ok(self.db().query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects",
+            [],
+            |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
     /// Opens the body of the object at `path`: its metadata and an open blob file that stays readable
     /// whatever writes follow.
     pub fn open_object(
