@@ -215,6 +215,14 @@ async fn captured_database_requests_replay_with_the_captured_answers() {
         ))
         .await;
         let expected = &record["response"]["body"];
+        if seq == 8 {
+            // `field({title, n, loc: false})` mixes inclusion and exclusion: MongoDB 4.4, which CloudBase
+            // runs, refuses it ("Cannot do exclusion on field loc in inclusion projection"); the recorder
+            // that made the capture answered every request with success.
+            assert_eq!(got["code"], "INVALID_PARAM", "seq 8: {got}");
+            replayed += 1;
+            continue;
+        }
         assert!(got.get("code").is_none(), "seq {seq} {action}: {got}");
         let (mut top, data) = shape(&got);
         let (mut expected_top, expected_data) = shape(expected);

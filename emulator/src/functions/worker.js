@@ -119,7 +119,7 @@ async function handle(request) {
   try {
     const main = await loadMain();
     // Loading the code (a cold start) is the platform's init phase: the call's time limit starts now.
-    reply({ id, status: 'started' });
+    sendReply({ id, status: 'started' }); // not the final reply: console capture goes on
     result = await main(event, context);
   } catch (err) {
     reply({ id, status: 'threw', message: describeError(err) });
