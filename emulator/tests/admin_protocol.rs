@@ -569,3 +569,35 @@ async fn malformed_signed_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(count["data"]["total"], 0, "nothing was written: {count}");
     server.stop().await;
 }
+
+const USES_DATABASE: &str = r#"
+const cloud = require('wx-server-sdk');
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV });
+exports.main = async () => {
+  const err = await cloud.database().createCollection('k').then(() => null, (e) => e.code);
+  const keys = ['TENCENTCLOUD_SECRETID', 'TENCENTCLOUD_SECRETKEY', 'TENCENTCLOUD_SESSIONTOKEN', 'TENCENTCLOUD_RUNENV', 'SCF_NAMESPACE', 'TCB_CONTEXT_CNFG'];
+  return { err, set: keys.filter((k) => !!process.env[k]) };
+};
+"#;
+
+#[tokio::test]
+async fn the_variables_the_sdk_cannot_live_without_are_always_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_function(&dir, "blanked", USES_DATABASE);
+    // Emptied secrets would make node-sdk reject unawaited and Node 20 kill the worker (admin-protocol.md §1).
+    std::fs::write(
+        folder.join("config.json"),
+        r#"{"timeout": 30, "envVariables": {"TENCENTCLOUD_SECRETID": "", "TENCENTCLOUD_SECRETKEY": "", "TCB_CONTEXT_CNFG": ""}}"#,
+    )
+    .unwrap();
+    let config = config_in(&dir);
+    let server = start_in(dir, config).await;
+    let token = server.access_token("e1").await;
+    let answer = server.invoke("e1", &token, "blanked", json!({})).await;
+    assert!(answer.get("code").is_none(), "{answer}");
+    let result: Value =
+        serde_json::from_str(answer["data"]["response_data"].as_str().unwrap()).unwrap();
+    assert_eq!(result["err"], Value::Null, "{result}");
+    assert_eq!(result["set"].as_array().unwrap().len(), 6, "{result}");
+    server.stop().await;
+}
