@@ -179,6 +179,20 @@ fn describe_start(config: &Config, server: &RunningServer) {
             config.functions_dir.display()
         );
     }
+    let sdk = crate::admin::pinned_sdk_dir(config);
+    if sdk.join("package.json").is_file() {
+        eprintln!(
+            "cloud-emulator: functions without their own node_modules/wx-server-sdk get {} (admin protocol on /admin)",
+            sdk.display()
+        );
+    } else {
+        eprintln!(
+            "cloud-emulator: no wx-server-sdk at {}: functions need their own node_modules/wx-server-sdk \
+             (scripts/setup.sh installs the pinned {}; or --wx-server-sdk DIR)",
+            sdk.display(),
+            crate::admin::WX_SERVER_SDK_VERSION
+        );
+    }
     if let Some(dir) = &config.hosting_dir {
         eprintln!(
             "cloud-emulator: hosting {} at {}/",

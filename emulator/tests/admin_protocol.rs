@@ -480,3 +480,132 @@ async fn functions_use_their_own_wx_server_sdk_first_then_the_pinned_one() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_signed_requests_get_clear_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(&dir);
+    let credentials = Credentials::derive(&config.admin_token);
+    let server = start_in(dir, config).await;
+    let send = |body: Value| {
+        let mut body = body.as_object().unwrap().clone();
+        body.insert("envName".into(), json!("e1"));
+        body.insert("sessionToken".into(), json!(credentials.session_token));
+        answer(signed_post(
+            &server,
+            &credentials.secret_id,
+            &credentials.secret_key,
+            "env=e1&seqId=s-1",
+            &body,
+            now_secs(),
+        ))
+    };
+    let created = send(json!({"action": "database.addCollection", "collectionName": "c"})).await;
+    assert!(created.get("code").is_none(), "{created}");
+    let cases = [
+        (
+            json!({"action": "database.getDocument", "collectionName": "c", "query": "{not json"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.getDocument", "collectionName": "c", "query": "{\"n\":{\"$numberDouble\":\"NaN\"}}"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.insertDocument", "collectionName": "c", "data": 5}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.insertDocument", "collectionName": "c", "data": ["[1,2]"]}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.aggregateDocuments", "collectionName": "c", "stages": "x"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.getDocument", "collectionName": "c", "transactionId": 7}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.commitTransaction", "transactionId": "txn-0000000000000000"}),
+            "DATABASE_REQUEST_FAILED",
+        ),
+        (
+            json!({"action": "database.getDocument", "collectionName": "../x", "query": "{}"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "database.dropEverything", "collectionName": "c"}),
+            "INVALID_ACTION",
+        ),
+        (
+            json!({"action": "functions.invokeFunction", "function_name": "", "request_data": "{}"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "functions.invokeFunction", "function_name": "../etc", "request_data": "{}"}),
+            "FUNCTION_NOT_FOUND",
+        ),
+        (
+            json!({"action": "storage.batchDeleteFile", "fileid_list": "nope"}),
+            "INVALID_PARAM",
+        ),
+        (
+            json!({"action": "wx.api", "apiName": "wxacode.getUnlimited"}),
+            "INVALID_ACTION",
+        ),
+        (json!({"action": ""}), "INVALID_ACTION"),
+    ];
+    for (body, code) in cases {
+        let got = send(body.clone()).await;
+        assert_eq!(got["code"], code, "{body} → {got}");
+        assert!(
+            got["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{got}"
+        );
+    }
+    // Inside a transaction: single documents by _id only.
+    let started = send(json!({"action": "database.startTransaction"})).await;
+    let id = started["transactionId"].as_str().unwrap();
+    let got = send(json!({"action": "database.modifyDocument", "collectionName": "c", "transactionId": id,
+                          "queryType": "WHERE", "query": "{\"n\":1}", "data": "{\"$set\":{\"n\":2}}", "multi": true}))
+        .await;
+    assert_eq!(got["code"], "INVALID_PARAM", "{got}");
+    assert!(got["message"].as_str().unwrap().contains("by _id"), "{got}");
+    let count = send(json!({"action": "database.calculateDocument", "collectionName": "c"})).await;
+    assert_eq!(count["data"]["total"], 0, "nothing was written: {count}");
+    server.stop().await;
+}
+
+const USES_DATABASE: &str = r#"
+const cloud = require('wx-server-sdk');
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV });
+exports.main = async () => {
+  const err = await cloud.database().createCollection('k').then(() => null, (e) => e.code);
+  const keys = ['TENCENTCLOUD_SECRETID', 'TENCENTCLOUD_SECRETKEY', 'TENCENTCLOUD_SESSIONTOKEN', 'TENCENTCLOUD_RUNENV', 'SCF_NAMESPACE', 'TCB_CONTEXT_CNFG'];
+  return { err, set: keys.filter((k) => !!process.env[k]) };
+};
+"#;
+
+#[tokio::test]
+async fn the_variables_the_sdk_cannot_live_without_are_always_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_function(&dir, "blanked", USES_DATABASE);
+    // Emptied secrets would make node-sdk reject unawaited and Node 20 kill the worker (admin-protocol.md §1).
+    std::fs::write(
+        folder.join("config.json"),
+        r#"{"timeout": 30, "envVariables": {"TENCENTCLOUD_SECRETID": "", "TENCENTCLOUD_SECRETKEY": "", "TCB_CONTEXT_CNFG": ""}}"#,
+    )
+    .unwrap();
+    let config = config_in(&dir);
+    let server = start_in(dir, config).await;
+    let token = server.access_token("e1").await;
+    let answer = server.invoke("e1", &token, "blanked", json!({})).await;
+    assert!(answer.get("code").is_none(), "{answer}");
+    let result: Value =
+        serde_json::from_str(answer["data"]["response_data"].as_str().unwrap()).unwrap();
+    assert_eq!(result["err"], Value::Null, "{result}");
+    assert_eq!(result["set"].as_array().unwrap().len(), 6, "{result}");
+    server.stop().await;
+}

@@ -68,12 +68,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn unknown(id: &str) -> DbError {
+fn unknown(id: &str, lifetime: Duration) -> DbError {
     DbError {
         code: codes::DATABASE_REQUEST_FAILED,
         message: format!(
             "transaction {id} does not exist: it was committed, aborted or ran past {} seconds",
-            TRANSACTION_LIFETIME.as_secs()
+            lifetime.as_secs_f64()
         ),
     }
 }
@@ -169,15 +169,15 @@ impl Transactions {
         let transaction = lock(&self.open)
             .get(id)
             .cloned()
-            .ok_or_else(|| unknown(id))?;
+            .ok_or_else(|| unknown(id, self.lifetime))?;
         let mut transaction = lock(&transaction);
         if transaction.finished {
-            return Err(unknown(id));
+            return Err(unknown(id, self.lifetime));
         }
         if transaction.started.elapsed() > self.lifetime {
             lock(&self.open).remove(id);
             finish(store, &mut transaction);
-            return Err(unknown(id));
+            return Err(unknown(id, self.lifetime));
         }
         if transaction.env != env {
             return Err(DbError::invalid_param(format!(
