@@ -1359,6 +1359,47 @@ mod tests {
     }
 
     #[test]
+    fn a_leading_match_reads_only_the_index_candidates() {
+        use crate::store::DocStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocStore::open(dir.path()).unwrap();
+        let meta = store
+            .write(|t| t.create_collection("e", "c", &json!({}), &["k".to_string()], 0))
+            .unwrap();
+        store
+            .write(|t| {
+                for i in 0..1000 {
+                    t.insert(
+                        &meta,
+                        &json!({"_id": format!("d{i}"), "k": i % 100, "u": i}),
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let body = json!({"stages": [
+            {"stageKey": "$match", "stageValue": "{\"k\": 7}"},
+            {"stageKey": "$group", "stageValue": "{\"_id\": \"$k\", \"total\": {\"$sum\": \"$u\"}}"}
+        ]});
+        let before = store.documents_examined();
+        let answer = store
+            .read(|t| run(t, &Caller::Admin, "e", "c", body.as_object().unwrap(), 0))
+            .unwrap();
+        assert_eq!(
+            store.documents_examined() - before,
+            10,
+            "only the 10 index candidates"
+        );
+        let list: Vec<String> =
+            serde_json::from_str(answer["data"]["list"].as_str().unwrap()).unwrap();
+        let total: i64 = (0..10).map(|j| 7 + 100 * j).sum();
+        assert_eq!(
+            serde_json::from_str::<Value>(&list[0]).unwrap(),
+            json!({"_id": {"$numberInt": "7"}, "total": {"$numberInt": total.to_string()}})
+        );
+    }
+
+    #[test]
     fn geo_near_sorts_by_distance_and_writes_it() {
         let point = |lng: f64| json!({"type": "Point", "coordinates": [lng, 0.0]});
         let docs = vec![
