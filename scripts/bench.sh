@@ -9,4 +9,5 @@ node bench/overhead.mjs
 node bench/throughput.mjs
 node bench/storage.mjs
 node bench/db.mjs
+node bench/aggregate.mjs
 node bench/db-encode.mjs
