@@ -241,3 +241,16 @@ fn dates() {
         );
     }
 }
+
+#[test]
+fn runaway_values_fail_instead_of_exhausting_memory() {
+    // Each step doubles the value: without a limit, 64 steps need 2^64 bytes.
+    let doubling_string = json!({"$reduce": {"input": {"$range": [0, 64]}, "initialValue": "ab",
+        "in": {"$concat": ["$$value", "$$value"]}}});
+    let err = eval(doubling_string, json!({})).unwrap_err();
+    assert_eq!(err.code, "INVALID_PARAM");
+    let doubling_array = json!({"$reduce": {"input": {"$range": [0, 64]}, "initialValue": [1],
+        "in": {"$concatArrays": ["$$value", "$$value"]}}});
+    assert!(eval(doubling_array, json!({})).is_err());
+    assert!(eval(json!({"$range": [0, 2_000_000_000]}), json!({})).is_err());
+}
