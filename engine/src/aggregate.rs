@@ -395,7 +395,8 @@ fn set_computed(target: &mut Value, path: &[String], value: &Option<Value>) {
         Value::Array(items) => items
             .iter_mut()
             .for_each(|item| set_computed(item, path, value)),
-        Value::Object(map) if !ejson::is_literal_object(&Value::Object(map.clone())) => {
+        // Documents have no `$` keys; an object with one is an EJSON literal (a date), not a document.
+        Value::Object(map) if !map.keys().any(|k| k.starts_with('$')) => {
             if rest.is_empty() {
                 match value {
                     Some(v) => {

@@ -1260,7 +1260,7 @@ fn slice(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
         if n >= 0 {
             (0, n)
         } else {
-            ((len + n).max(0), -n)
+            (len.saturating_add(n).max(0), n.saturating_neg())
         }
     } else {
         let pos = integer_arg("$slice", &all[1])?.unwrap_or(0);
@@ -1271,7 +1271,7 @@ fn slice(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
             ));
         }
         let start = if pos < 0 {
-            (len + pos).max(0)
+            len.saturating_add(pos).max(0)
         } else {
             pos.min(len)
         };
@@ -1642,7 +1642,7 @@ fn substr(
     let end = if count < 0 {
         input.len()
     } else {
-        (start + count as usize).min(input.len())
+        start.saturating_add(count as usize).min(input.len())
     };
     match input.get(start..end) {
         Some(s) => Ok(Some(Value::String(s.to_owned()))),
