@@ -676,6 +676,68 @@ test('every stage wx documents', async () => {
   });
   await checkPipeline([{ $bucketAuto: { groupBy: '$m', buckets: 4 } }], { compare: 'ordered' });
   await checkPipeline([{ $bucketAuto: { groupBy: '$n', buckets: 3, output: { total: { $sum: '$m' } } } }], { compare: 'ordered' });
+  // Granularity: MongoDB (document_source_bucket_auto.cpp) rounds the first min down, rounds each bucket's last
+  // value up to its max and absorbs every value below that max, and starts the next bucket at it. mingo neither
+  // absorbs nor rounds the first min (it starts at 0), so the reference follows MongoDB's algorithm and its
+  // rounders (granularity_rounder_preferred_numbers.cpp, granularity_rounder_powers_of_two.cpp).
+  const SERIES = { R5: [10, 16, 25, 40, 63], E12: [10, 12, 15, 18, 22, 27, 33, 39, 47, 56, 68, 82], '1-2-5': [10, 20, 50] };
+  const rounders = (name) => {
+    if (name === 'POWERSOF2') {
+      return {
+        up: (v) => (v === 0 ? 0 : 2 ** (Math.floor(Math.log2(v)) + 1)),
+        down: (v) => (v === 0 ? 0 : 2 ** (Math.ceil(Math.log2(v)) - 1)),
+      };
+    }
+    const series = SERIES[name];
+    const [first, last] = [series[0], series.at(-1)];
+    return {
+      up: (v) => {
+        if (v === 0) return 0;
+        let scale = 1;
+        while (v >= last * scale) scale *= 10;
+        while (v < first * scale) {
+          const previous = first * scale;
+          scale /= 10;
+          if (v >= last * scale) return previous;
+        }
+        return series.find((x) => v < x * scale) * scale;
+      },
+      down: (v) => {
+        if (v === 0) return 0;
+        let scale = 1;
+        while (v <= first * scale) scale /= 10;
+        while (v > last * scale) {
+          const previous = last * scale;
+          scale *= 10;
+          if (v <= first * scale) return previous;
+        }
+        return series.findLast((x) => x * scale < v) * scale;
+      },
+    };
+  };
+  const granular = (key, buckets, name) => () => {
+    const { up, down } = rounders(name);
+    const values = clone(docs).map(key).sort((a, b) => a - b);
+    const size = Math.max(1, Math.round(values.length / buckets));
+    const out = [];
+    let start = 0;
+    let previousMax;
+    while (start < values.length) {
+      let end = out.length + 1 === buckets ? values.length : Math.min(values.length, start + size);
+      const min = previousMax ?? down(values[start]);
+      const boundary = up(values[end - 1]);
+      while (end < values.length && (values[end] < boundary || values[end] === values[end - 1])) end++;
+      const max = boundary === 0 && end < values.length ? down(values[end]) : boundary;
+      out.push({ _id: { min, max }, count: end - start });
+      previousMax = max;
+      start = end;
+    }
+    return out;
+  };
+  for (const granularity of ['R5', 'E12', '1-2-5', 'POWERSOF2']) {
+    await checkPipeline([{ $bucketAuto: { groupBy: '$m', buckets: 4, granularity } }], { compare: 'ordered', expect: granular((d) => d.m, 4, granularity) });
+    await checkPipeline([{ $bucketAuto: { groupBy: { $add: ['$m', 1] }, buckets: 3, granularity } }], { compare: 'ordered', expect: granular((d) => d.m + 1, 3, granularity) });
+  }
   await checkPipeline([{ $match: { b: true } }, { $count: 'trues' }]);
   await checkPipeline([{ $group: { _id: '$s', c: { $sum: 1 } } }]);
   await checkPipeline([{ $group: { _id: { m: '$m', b: '$b' }, c: { $sum: 1 }, total: { $sum: '$n' } } }]);
