@@ -134,6 +134,9 @@ test('the official SDK and ours see the same documents for the same queries and 
       elemMatch: { arr: _.elemMatch(_.gt(5)) },
       mod: { k: _.mod([3, 0]) },
       regex: { name: db.RegExp({ regexp: '^a', options: 'i' }) },
+      // The official SDK writes a bare RegExp or value inside a field-level or() without its field (the
+      // RegExp even as `{}`); both SDKs agree on the commands-only form, ours also on the plain one below.
+      regexOrCommands: { name: _.or([_.eq('Banana'), _.eq('date')]) },
       date: { when: _.gte(new Date(1700000004000)) },
       near: { loc: _.geoNear({ geometry: new db.Geo.Point(113.01, 23.01), maxDistance: 2000 }) },
     };
@@ -147,6 +150,19 @@ test('the official SDK and ours see the same documents for the same queries and 
     log.push(['docs', (await sdk.get(db.collection(coll).where({ k: _.gt(0) }).orderBy('k', 'asc'))).map(plain)]);
     const $ = _.aggregate;
     log.push(['aggregate', await sdk.aggregate(db.collection(coll).aggregate().match({ k: _.gt(0) }).group({ _id: '$tag', total: $.sum('$k') }).sort({ _id: 1 }))]);
+    // lookup with let + pipeline ($.pipeline() … done()), joined on an expression over the let variables.
+    const pipeline = $.pipeline()
+      .match(_.expr($.and([$.eq(['$tag', '$$tag']), $.gt(['$k', '$$k'])])))
+      .project({ _id: 0, k: 1 })
+      .sort({ k: 1 })
+      .done();
+    log.push(['pipelineStages', pipeline]);
+    log.push([
+      'lookupPipeline',
+      await sdk.aggregate(
+        db.collection(coll).aggregate().match({ k: _.lte(4) }).lookup({ from: coll, let: { tag: '$tag', k: '$k' }, pipeline, as: 'later' }).project({ _id: 0, k: 1, later: 1 }).sort({ k: 1 }),
+      ),
+    ]);
     return log;
   });
   assert.deepEqual(oursLog, officialLog);
@@ -158,4 +174,11 @@ test('the official SDK and ours see the same documents for the same queries and 
   assert.equal(byName.multiUpdate, 3);
   assert.equal(byName.remove, 2);
   assert.equal(byName.docs.length, 4);
+  assert.deepEqual(byName.regexOrCommands, [3, 5]);
+  assert.deepEqual(byName.lookupPipeline, [
+    { k: 1, later: [{ k: 3 }] },
+    { k: 2, later: [{ k: 4 }] },
+    { k: 3, later: [] },
+    { k: 4, later: [] },
+  ]);
 });

@@ -205,6 +205,9 @@ describe('the query language', () => {
   test('regular expressions: db.RegExp and native RegExp', async () => {
     assert.deepEqual(await ks({ name: db.RegExp({ regexp: '^ap', options: 'i' }) }), [1, 2]);
     assert.deepEqual(await ks({ name: /^b/i }), [3]);
+    // Inside a field-level or(): each RegExp or value is a condition on that field.
+    assert.deepEqual(await ks({ name: _.or([/^ap/i, 'Banana']) }), [1, 2, 3]);
+    assert.deepEqual(await ks({ name: _.or([db.RegExp({ regexp: 'rry$' }), /^B/]) }), [3, 4]);
   });
 
   test('expr with aggregate operators', async () => {
@@ -263,6 +266,49 @@ describe('aggregate', () => {
       .end();
     assert.equal(res.errMsg, 'collection.aggregate:ok');
     assert.deepEqual(res.list, [{ _id: 'y', total: 3 }, { _id: 'x', total: 2 }]);
+  });
+
+  test('bucket, sortByCount, replaceRoot, project with accumulators, lookup with let and $.pipeline()', async () => {
+    const $ = _.aggregate;
+    const agg = () => db.collection('agg').aggregate().match({ done: false });
+    const buckets = await agg().bucket({ groupBy: '$n', boundaries: [0, 2, 4], default: 'big', output: { count: $.sum(1), ns: $.push('$n') } }).end();
+    assert.deepEqual(buckets.list, [
+      { _id: 0, count: 2, ns: [1, 0] },
+      { _id: 2, count: 2, ns: [2, 3] },
+      { _id: 'big', count: 2, ns: [4, 5] },
+    ]);
+    const counted = await agg().sortByCount('$tag').end();
+    assert.deepEqual(counted.list, [{ _id: 'y', count: 3 }, { _id: 'x', count: 2 }, { _id: 'z', count: 1 }]);
+    const rooted = await agg().match({ n: 5 }).replaceRoot({ newRoot: { t: '$tag', twice: $.multiply(['$n', 2]) } }).end();
+    assert.deepEqual(rooted.list, [{ t: 'y', twice: 10 }]);
+    const projected = await agg().group({ _id: '$tag', ns: $.push('$n') }).project({ _id: 1, max: $.max('$ns'), mean: $.avg('$ns'), sd: $.stdDevPop('$ns') }).sort({ _id: 1 }).end();
+    assert.deepEqual(projected.list, [
+      { _id: 'x', max: 2, mean: 1.5, sd: 0.5 },
+      { _id: 'y', max: 5, mean: 4, sd: Math.sqrt(2 / 3) },
+      { _id: 'z', max: 0, mean: 0, sd: 0 },
+    ]);
+    const joined = await agg()
+      .match({ tag: 'x' })
+      .lookup({ from: 'agg', let: { tag: '$tag', n: '$n' }, pipeline: $.pipeline().match(_.expr($.and([$.eq(['$tag', '$$tag']), $.neq(['$n', '$$n'])]))).project({ _id: 0, n: 1 }).done(), as: 'others' })
+      .project({ _id: 0, n: 1, others: 1 })
+      .sort({ n: 1 })
+      .end();
+    assert.deepEqual(joined.list, [{ n: 1, others: [{ n: 2 }] }, { n: 2, others: [{ n: 1 }] }]);
+    assert.deepEqual($.pipeline().match({ n: _.gt(1) }).limit(2).done(), [{ $match: { n: { $gt: 1 } } }, { $limit: 2 }]);
+  });
+
+  test('geoNear through the SDK: nearest first, distance written', async () => {
+    const { Point } = db.Geo;
+    for (const [name, lng] of [['far', 113.05], ['near', 113.01], ['home', 113]]) {
+      await db.collection('places').add({ data: { name, kind: 'geo-agg', at: new Point(lng, 23) } });
+    }
+    const res = await db.collection('places').aggregate()
+      .geoNear({ near: new Point(113, 23), distanceField: 'd', key: 'at', query: { kind: 'geo-agg' }, maxDistance: 3000 })
+      .project({ _id: 0, name: 1, d: 1 })
+      .end();
+    assert.deepEqual(res.list.map((p) => p.name), ['home', 'near']);
+    assert.equal(res.list[0].d, 0);
+    assert.ok(Math.abs(res.list[1].d - 1023.8) < 2, `about 1 km: ${res.list[1].d}`);
   });
 });
 

@@ -510,8 +510,16 @@ export namespace DB {
     pullAll(val: any[]): DatabaseUpdateCommand;
     project: { slice(val: number | [number, number]): Record<string, any> };
     /** `db.command.aggregate.<operator>(param)` → `{ $<operator>: param }` (106 operators). */
-    aggregate: Record<string, (param: any) => any>;
+    aggregate: Record<string, (param: any) => any> & {
+      /** A stage list for `lookup({ from, let, pipeline: $.pipeline().match(…).done(), as })`. */
+      pipeline(): AggregatePipeline;
+    };
   }
+
+  /** `db.command.aggregate.pipeline()`: the stages of `Aggregate` without a collection; `done()` lists them. */
+  type AggregatePipeline = {
+    [K in Exclude<keyof Aggregate, 'end'>]: (param: Parameters<Aggregate[K]>[0]) => AggregatePipeline;
+  } & { done(): object[] };
 
   interface GeoValueBase {
     toJSON(): { type: string; coordinates: any[] };

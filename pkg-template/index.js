@@ -203,9 +203,20 @@ function installDatabaseStatics(g, made) {
     Geo[name] = Factory;
   }
   const stages = 'addFields bucket bucketAuto count geoNear group limit lookup match project replaceRoot sample skip';
+  // `$.pipeline()`: stage values encoded as `aggregate()` encodes them; `done()` gives [{$stage: value}].
+  function Pipeline(texts) {
+    this._texts = texts;
+  }
+  Pipeline.prototype.done = function () {
+    return this._texts.map(([name, text]) => ({ ['$' + name]: JSON.parse(text) }));
+  };
+  command.aggregate.pipeline = () => new Pipeline([]);
   for (const name of (stages + ' sort sortByCount unwind').split(' ')) {
     g.Aggregate.prototype[name] = function (param) {
       return guard('aggregate.' + name, undefined, () => this._stage(name, param));
+    };
+    Pipeline.prototype[name] = function (param) {
+      return new Pipeline([...this._texts, [name, glue.stageValue(name, param)]]);
     };
   }
   Object.defineProperty(g.Database.prototype, 'command', { value: command });

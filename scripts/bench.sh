@@ -9,5 +9,6 @@ node bench/overhead.mjs
 node bench/throughput.mjs
 node bench/storage.mjs
 node bench/db.mjs
+node bench/aggregate.mjs
 node bench/db-encode.mjs
 node bench/transactions.mjs

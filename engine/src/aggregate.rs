@@ -395,7 +395,8 @@ fn set_computed(target: &mut Value, path: &[String], value: &Option<Value>) {
         Value::Array(items) => items
             .iter_mut()
             .for_each(|item| set_computed(item, path, value)),
-        Value::Object(map) if !ejson::is_literal_object(&Value::Object(map.clone())) => {
+        // Documents have no `$` keys; an object with one is an EJSON literal (a date), not a document.
+        Value::Object(map) if !map.keys().any(|k| k.starts_with('$')) => {
             if rest.is_empty() {
                 match value {
                     Some(v) => {
@@ -737,11 +738,15 @@ fn bucket_auto(spec: &Value, docs: Vec<Value>, vars: &Vars) -> DbResult<Vec<Valu
             "unrecognized option to $bucketAuto: {unknown}"
         )));
     }
-    if spec.contains_key("granularity") {
-        return Err(DbError::invalid_operator(
-            "$bucketAuto's granularity (preferred-number rounding) is not supported by cloud-emulator",
-        ));
-    }
+    let granularity = match spec.get("granularity") {
+        None => None,
+        Some(Value::String(name)) => Some(Granularity::parse(name)?),
+        Some(_) => {
+            return Err(DbError::invalid_param(
+                "$bucketAuto's granularity must be a string",
+            ))
+        }
+    };
     let group_by_expr = group_by_expression(spec, "$bucketAuto")?;
     let buckets = spec
         .get("buckets")
@@ -761,35 +766,70 @@ fn bucket_auto(spec: &Value, docs: Vec<Value>, vars: &Vars) -> DbResult<Vec<Valu
         })
         .collect::<DbResult<Vec<_>>>()?;
     keyed.sort_by(|a, b| compare_values(&a.0, &b.0));
-    // MongoDB: round(n / buckets) documents per bucket, never splitting equal values; the last
-    // bucket takes the rest; a bucket's max is the next bucket's min (its own last value at the end).
+    if granularity.is_some() {
+        if let Some((key, _)) = keyed
+            .iter()
+            .find(|(key, _)| key.as_f64().is_none_or(|n| n.is_nan() || n < 0.0))
+        {
+            return Err(DbError::invalid_param(format!(
+                "$bucketAuto can specify a 'granularity' with non-negative numeric boundaries only, but found {key}"
+            )));
+        }
+    }
+    // MongoDB (document_source_bucket_auto.cpp): round(n / buckets) documents per bucket (at least
+    // one), the last bucket takes the rest. Without granularity a bucket absorbs values equal to its
+    // last one and its max is the next bucket's min (its own last value at the end). With granularity
+    // the first min is rounded down, each max is its last value rounded up (absorbing values below
+    // it), and each later min is the previous max.
     let size = ((keyed.len() as f64 / buckets as f64).round() as usize).max(1);
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut ranges: Vec<(usize, usize, Value, Value)> = Vec::new();
     let mut start = 0;
+    let mut previous_max: Option<Value> = None;
     while start < keyed.len() {
         let mut end = if ranges.len() + 1 == buckets {
             keyed.len()
         } else {
             (start + size).min(keyed.len())
         };
-        while end < keyed.len() && values_equal(&keyed[end - 1].0, &keyed[end].0) {
-            end += 1;
-        }
-        ranges.push((start, end));
+        let (min, max) = match &granularity {
+            None => {
+                while end < keyed.len() && values_equal(&keyed[end - 1].0, &keyed[end].0) {
+                    end += 1;
+                }
+                let max = keyed.get(end).unwrap_or(&keyed[end - 1]).0.clone();
+                (keyed[start].0.clone(), max)
+            }
+            Some(g) => {
+                let min = previous_max
+                    .take()
+                    .unwrap_or_else(|| g.round_down(&keyed[start].0));
+                let boundary = g.round_up(&keyed[end - 1].0);
+                let bound = boundary.as_f64().unwrap_or(0.0);
+                while end < keyed.len()
+                    && (keyed[end].0.as_f64().unwrap_or(0.0) < bound
+                        || values_equal(&keyed[end - 1].0, &keyed[end].0))
+                {
+                    end += 1;
+                }
+                let max = if bound == 0.0 && end < keyed.len() {
+                    g.round_down(&keyed[end].0)
+                } else {
+                    boundary
+                };
+                previous_max = Some(max.clone());
+                (min, max)
+            }
+        };
+        ranges.push((start, end, min, max));
         start = end;
     }
     let mut out = Vec::with_capacity(ranges.len());
-    for (i, (start, end)) in ranges.iter().enumerate() {
-        let min = keyed[*start].0.clone();
-        let max = match ranges.get(i + 1) {
-            Some((next, _)) => keyed[*next].0.clone(),
-            None => keyed[end - 1].0.clone(),
-        };
+    for (start, end, min, max) in ranges {
         let mut accumulators: Vec<Accumulator> = outputs
             .iter()
             .map(|(_, kind, _)| Accumulator::new(*kind))
             .collect();
-        for (_, doc) in &keyed[*start..*end] {
+        for (_, doc) in &keyed[start..end] {
             for ((_, _, expr), acc) in outputs.iter().zip(accumulators.iter_mut()) {
                 acc.add(eval(expr, doc, vars)?)?;
             }
@@ -802,6 +842,162 @@ fn bucket_auto(spec: &Value, docs: Vec<Value>, vars: &Vars) -> DbResult<Vec<Valu
         out.push(Value::Object(doc));
     }
     Ok(out)
+}
+
+/// A `$bucketAuto` granularity: a preferred-number series (scaled by powers of ten) or powers of two.
+enum Granularity {
+    Series(&'static [f64]),
+    PowersOf2,
+}
+
+/// The preferred-number series MongoDB rounds `$bucketAuto` boundaries to (Renard, E and 1-2-5).
+const SERIES: &[(&str, &[f64])] = &[
+    ("R5", &[10.0, 16.0, 25.0, 40.0, 63.0]),
+    (
+        "R10",
+        &[
+            100.0, 125.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0, 800.0,
+        ],
+    ),
+    (
+        "R20",
+        &[
+            100.0, 112.0, 125.0, 140.0, 160.0, 180.0, 200.0, 224.0, 250.0, 280.0, 315.0, 355.0,
+            400.0, 450.0, 500.0, 560.0, 630.0, 710.0, 800.0, 900.0,
+        ],
+    ),
+    (
+        "R40",
+        &[
+            100.0, 106.0, 112.0, 118.0, 125.0, 132.0, 140.0, 150.0, 160.0, 170.0, 180.0, 190.0,
+            200.0, 212.0, 224.0, 236.0, 250.0, 265.0, 280.0, 300.0, 315.0, 355.0, 375.0, 400.0,
+            425.0, 450.0, 475.0, 500.0, 530.0, 560.0, 600.0, 630.0, 670.0, 710.0, 750.0, 800.0,
+            850.0, 900.0, 950.0,
+        ],
+    ),
+    (
+        "R80",
+        &[
+            103.0, 109.0, 115.0, 122.0, 128.0, 136.0, 145.0, 155.0, 165.0, 175.0, 185.0, 195.0,
+            206.0, 218.0, 230.0, 243.0, 258.0, 272.0, 290.0, 307.0, 325.0, 345.0, 365.0, 387.0,
+            412.0, 437.0, 462.0, 487.0, 515.0, 545.0, 575.0, 615.0, 650.0, 690.0, 730.0, 775.0,
+            825.0, 875.0, 925.0, 975.0,
+        ],
+    ),
+    ("1-2-5", &[10.0, 20.0, 50.0]),
+    ("E6", &[10.0, 15.0, 22.0, 33.0, 47.0, 68.0]),
+    (
+        "E12",
+        &[
+            10.0, 12.0, 15.0, 18.0, 22.0, 27.0, 33.0, 39.0, 47.0, 56.0, 68.0, 82.0,
+        ],
+    ),
+    (
+        "E24",
+        &[
+            10.0, 11.0, 12.0, 13.0, 15.0, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 33.0, 36.0,
+            39.0, 43.0, 47.0, 51.0, 56.0, 62.0, 68.0, 75.0, 82.0, 91.0,
+        ],
+    ),
+    (
+        "E48",
+        &[
+            100.0, 105.0, 110.0, 115.0, 121.0, 127.0, 133.0, 140.0, 147.0, 154.0, 162.0, 169.0,
+            178.0, 187.0, 196.0, 205.0, 215.0, 226.0, 237.0, 249.0, 261.0, 274.0, 287.0, 301.0,
+            316.0, 332.0, 348.0, 365.0, 383.0, 402.0, 422.0, 442.0, 464.0, 487.0, 511.0, 536.0,
+            562.0, 590.0, 619.0, 649.0, 681.0, 715.0, 750.0, 787.0, 825.0, 866.0, 909.0, 953.0,
+        ],
+    ),
+];
+
+impl Granularity {
+    fn parse(name: &str) -> DbResult<Granularity> {
+        if name == "POWERSOF2" {
+            return Ok(Granularity::PowersOf2);
+        }
+        match SERIES.iter().find(|(n, _)| *n == name) {
+            Some((_, series)) => Ok(Granularity::Series(series)),
+            None => Err(DbError::invalid_param(format!(
+                "unknown $bucketAuto granularity '{name}' (cloud-emulator knows POWERSOF2, 1-2-5, R5, R10, R20, R40, R80, E6, E12, E24, E48)"
+            ))),
+        }
+    }
+
+    /// The smallest boundary strictly above `value` (0 stays 0).
+    fn round_up(&self, value: &Value) -> Value {
+        let v = value.as_f64().unwrap_or(0.0);
+        if v == 0.0 {
+            return value.clone();
+        }
+        match self {
+            Granularity::PowersOf2 => match value.as_u64() {
+                Some(n) => power_of_two(64 - i32::try_from(n.leading_zeros()).unwrap_or(0)),
+                None => power_of_two(v.log2().floor() as i32 + 1),
+            },
+            Granularity::Series(series) => {
+                let (first, last) = (series[0], series[series.len() - 1]);
+                let mut scale = 1.0;
+                while v >= last * scale {
+                    scale *= 10.0;
+                }
+                while v < first * scale {
+                    let previous_min = first * scale;
+                    scale /= 10.0;
+                    if v >= last * scale {
+                        return json!(previous_min);
+                    }
+                }
+                let next = series.iter().find(|s| v < *s * scale).unwrap_or(&last);
+                json!(next * scale)
+            }
+        }
+    }
+
+    /// The largest boundary strictly below `value` (0 stays 0).
+    fn round_down(&self, value: &Value) -> Value {
+        let v = value.as_f64().unwrap_or(0.0);
+        if v == 0.0 {
+            return value.clone();
+        }
+        match self {
+            Granularity::PowersOf2 => match value.as_u64() {
+                Some(n) => {
+                    let top = 63 - i32::try_from(n.leading_zeros()).unwrap_or(0);
+                    power_of_two(if n.is_power_of_two() { top - 1 } else { top })
+                }
+                None => power_of_two(v.log2().ceil() as i32 - 1),
+            },
+            Granularity::Series(series) => {
+                let (first, last) = (series[0], series[series.len() - 1]);
+                let mut scale = 1.0;
+                while v <= first * scale {
+                    scale /= 10.0;
+                }
+                while v > last * scale {
+                    let previous_max = last * scale;
+                    scale *= 10.0;
+                    if v <= first * scale {
+                        return json!(previous_max);
+                    }
+                }
+                let below = series
+                    .iter()
+                    .rev()
+                    .find(|s| *s * scale < v)
+                    .unwrap_or(&first);
+                json!(below * scale)
+            }
+        }
+    }
+}
+
+/// 2^exp as `$pow` gives it: an integer for exponents 0..=62, a double otherwise.
+fn power_of_two(exp: i32) -> Value {
+    if (0..63).contains(&exp) {
+        json!(1i64 << exp)
+    } else {
+        json!(2f64.powi(exp))
+    }
 }
 
 fn sort_by_count(spec: &Value, docs: Vec<Value>, vars: &Vars) -> DbResult<Vec<Value>> {
@@ -1345,6 +1541,42 @@ mod tests {
                 json!({"_id": {"min": 7, "max": 30}, "count": 3})
             ]
         );
+        // Granularity (document_source_bucket_auto.cpp): the first min rounds down, each max rounds up
+        // and absorbs the values below it, the next min is the previous max.
+        let ten: Vec<Value> = (1..=10).map(|n| json!({ "n": n })).collect();
+        let out = run_stage(
+            "$bucketAuto",
+            json!({"groupBy": "$n", "buckets": 3, "granularity": "POWERSOF2"}),
+            ten.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                json!({"_id": {"min": 0.5, "max": 4}, "count": 3}),
+                json!({"_id": {"min": 4, "max": 8}, "count": 4}),
+                json!({"_id": {"min": 8, "max": 16}, "count": 3})
+            ]
+        );
+        let out = run_stage(
+            "$bucketAuto",
+            json!({"groupBy": "$n", "buckets": 2, "granularity": "1-2-5"}),
+            ten.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                json!({"_id": {"min": 0.5, "max": 10.0}, "count": 9}),
+                json!({"_id": {"min": 10.0, "max": 20.0}, "count": 1})
+            ]
+        );
+        assert!(run_stage(
+            "$bucketAuto",
+            json!({"groupBy": "$n", "buckets": 2, "granularity": "R5"}),
+            vec![json!({"n": -1})]
+        )
+        .is_err());
         let out = run_stage("$sortByCount", json!("$n"), docs.clone()).unwrap();
         assert_eq!(out[0], json!({"_id": 5, "count": 2}));
         let out = run_stage("$replaceRoot", json!({"newRoot": "$o"}), docs.clone()).unwrap();
@@ -1355,6 +1587,47 @@ mod tests {
                 .unwrap()
                 .len(),
             4
+        );
+    }
+
+    #[test]
+    fn a_leading_match_reads_only_the_index_candidates() {
+        use crate::store::DocStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocStore::open(dir.path()).unwrap();
+        let meta = store
+            .write(|t| t.create_collection("e", "c", &json!({}), &["k".to_string()], 0))
+            .unwrap();
+        store
+            .write(|t| {
+                for i in 0..1000 {
+                    t.insert(
+                        &meta,
+                        &json!({"_id": format!("d{i}"), "k": i % 100, "u": i}),
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let body = json!({"stages": [
+            {"stageKey": "$match", "stageValue": "{\"k\": 7}"},
+            {"stageKey": "$group", "stageValue": "{\"_id\": \"$k\", \"total\": {\"$sum\": \"$u\"}}"}
+        ]});
+        let before = store.documents_examined();
+        let answer = store
+            .read(|t| run(t, &Caller::Admin, "e", "c", body.as_object().unwrap(), 0))
+            .unwrap();
+        assert_eq!(
+            store.documents_examined() - before,
+            10,
+            "only the 10 index candidates"
+        );
+        let list: Vec<String> =
+            serde_json::from_str(answer["data"]["list"].as_str().unwrap()).unwrap();
+        let total: i64 = (0..10).map(|j| 7 + 100 * j).sum();
+        assert_eq!(
+            serde_json::from_str::<Value>(&list[0]).unwrap(),
+            json!({"_id": {"$numberInt": "7"}, "total": {"$numberInt": total.to_string()}})
         );
     }
 

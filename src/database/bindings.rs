@@ -1319,27 +1319,35 @@ const STAGES: [&str; 16] = [
     "unwind",
 ];
 
+/// One stage's value as JSON text, encoded as the official SDK does (`match` and `geoNear`'s `query`
+/// query-encoded). Serves `aggregate().<stage>(param)` and `db.command.aggregate.pipeline().<stage>(param)`
+/// (whose `done()` the shim builds from these texts, for `lookup({ let, pipeline })`).
+#[wasm_bindgen(js_name = stageValue)]
+pub fn stage_value(name: &str, param: JsValue) -> Result<String, JsValue> {
+    let api = "collection.aggregate";
+    if !STAGES.contains(&name) {
+        return Err(throw(
+            api,
+            Failure::type_error(format!("aggregate stage {name} is not supported")),
+        ));
+    }
+    if param.is_undefined() {
+        return Err(throw(
+            api,
+            Failure::parameter_error(format!("{name} requires an argument")),
+        ));
+    }
+    let value = value_of(&param).map_err(|f| throw(api, f))?;
+    request::stage_value(name, &value).map_err(|e| throw(api, encode_failure(e)))
+}
+
 #[wasm_bindgen]
 impl Aggregate {
     /// `aggregate().<stage>(param)`: a new Aggregate with the stage appended (the shim defines one method
     /// per stage).
     #[wasm_bindgen(js_name = _stage)]
     pub fn stage(&self, name: &str, param: JsValue) -> Result<Aggregate, JsValue> {
-        let api = "collection.aggregate";
-        if !STAGES.contains(&name) {
-            return Err(throw(
-                api,
-                Failure::type_error(format!("aggregate stage {name} is not supported")),
-            ));
-        }
-        if param.is_undefined() {
-            return Err(throw(
-                api,
-                Failure::parameter_error(format!("{name} requires an argument")),
-            ));
-        }
-        let value = value_of(&param).map_err(|f| throw(api, f))?;
-        let text = request::stage_value(name, &value).map_err(|e| throw(api, encode_failure(e)))?;
+        let text = stage_value(name, param)?;
         let mut stages = (*self.stages).clone();
         stages.push((name.to_owned(), text));
         Ok(Aggregate {

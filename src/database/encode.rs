@@ -63,7 +63,20 @@ fn encode_logic(
         LogicOp::And | LogicOp::Or | LogicOp::Nor => {
             let subqueries = operands
                 .iter()
-                .map(|operand| encode_query_at(operand, field))
+                .map(|operand| {
+                    let condition = matches!(operand, Value::Object(_))
+                        || matches!(
+                            operand.internal(),
+                            Some(Internal::Logic { .. } | Internal::Query { .. })
+                        );
+                    match field {
+                        // A plain value, native RegExp or db.RegExp at field level is an equality
+                        // on that field (`{name: _.or([/^a/i, 'x'])}`); the official SDK leaves it
+                        // bare, which the server reads as a stray top-level `$regex`.
+                        Some(field) if !condition => Ok(Value::object1(field, operand.clone())),
+                        _ => encode_query_at(operand, field),
+                    }
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::object1(op.wire(), Value::Array(subqueries)))
         }
@@ -361,6 +374,21 @@ mod tests {
         assert_eq!(
             q(two),
             r#"{"$and":[{"a":{"$gt":1}},{"a":{"$lt":5}},{"b":{"$gt":2}},{"b":{"$lt":6}}]}"#
+        );
+        let regex_or = obj(vec![(
+            "name",
+            cmd(
+                "or",
+                vec![Value::Array(vec![
+                    Value::Regex("^a".into(), "i".into()),
+                    Value::str("x"),
+                    cmd("eq", vec![Value::str("y")]),
+                ])],
+            ),
+        )]);
+        assert_eq!(
+            q(regex_or),
+            r#"{"$or":[{"name":{"$regex":"^a","$options":"i"}},{"name":"x"},{"name":{"$eq":"y"}}]}"#
         );
         let regex_not = obj(vec![(
             "a",

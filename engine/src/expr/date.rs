@@ -128,7 +128,8 @@ struct Civil {
 
 impl Civil {
     fn of(ms: i64, offset_min: i64) -> Civil {
-        let local = ms + offset_min * 60_000;
+        // Dates span ±2^63 ms; clamp rather than overflow at the extremes.
+        let local = ms.saturating_add(offset_min * 60_000);
         let days = local.div_euclid(DAY_MS);
         let rem = local.rem_euclid(DAY_MS);
         let (year, month, day) = civil_from_days(days);
@@ -350,6 +351,13 @@ pub(super) fn from_parts(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Valu
         return Err(DbError::invalid_param(
             "$dateFromParts: the year must be between 1 and 9999",
         ));
+    }
+    // MongoDB's range for every other part (values outside a unit's own range carry over).
+    if let Some(i) = (0..10).find(|&i| i != year_index && !(-32768..=32767).contains(&parts[i])) {
+        return Err(DbError::invalid_param(format!(
+            "$dateFromParts: '{}' must evaluate to an integer in the range -32768 to 32767",
+            FROM_PARTS_FIELDS[i]
+        )));
     }
     let days = if calendar {
         let months = parts[0] * 12 + parts[1] - 1;

@@ -43,6 +43,17 @@ pub struct OpSpec {
 }
 
 const ANY: usize = usize::MAX;
+/// Longest string an expression may build (MongoDB's 16 MiB document limit): `$reduce` over `$concat` could
+/// otherwise double a string until the emulator runs out of memory.
+pub const MAX_STRING_BYTES: usize = 16 << 20;
+/// Most elements an expression may build into one array (`$range`, `$concatArrays`), for the same reason.
+pub const MAX_ARRAY_ELEMENTS: usize = 1_000_000;
+
+fn too_large(name: &str) -> DbError {
+    DbError::invalid_param(format!(
+        "{name} would build a value larger than the 16 MiB document limit"
+    ))
+}
 const DATE_PART: &[&str] = &["date", "timezone"];
 
 macro_rules! op {
@@ -1086,6 +1097,9 @@ fn concat_arrays(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
             None => return Ok(Some(Value::Null)),
             Some(items) => out.extend(items),
         }
+        if out.len() > MAX_ARRAY_ELEMENTS {
+            return Err(too_large("$concatArrays"));
+        }
     }
     Ok(Some(Value::Array(out)))
 }
@@ -1208,10 +1222,8 @@ fn range(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
     let mut out = Vec::new();
     let mut i = start;
     while (step > 0 && i < end) || (step < 0 && i > end) {
-        if out.len() >= 10_000_000 {
-            return Err(DbError::invalid_param(
-                "$range would produce too many elements",
-            ));
+        if out.len() >= MAX_ARRAY_ELEMENTS {
+            return Err(too_large("$range"));
         }
         out.push(Value::from(i));
         i += step;
@@ -1248,7 +1260,7 @@ fn slice(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
         if n >= 0 {
             (0, n)
         } else {
-            ((len + n).max(0), -n)
+            (len.saturating_add(n).max(0), n.saturating_neg())
         }
     } else {
         let pos = integer_arg("$slice", &all[1])?.unwrap_or(0);
@@ -1259,7 +1271,7 @@ fn slice(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
             ));
         }
         let start = if pos < 0 {
-            (len + pos).max(0)
+            len.saturating_add(pos).max(0)
         } else {
             pos.min(len)
         };
@@ -1446,6 +1458,9 @@ fn concat(args: &Args, scope: &Scope<'_>) -> DbResult<Option<Value>> {
             None => return Ok(Some(Value::Null)),
             Some(s) => out.push_str(&s),
         }
+        if out.len() > MAX_STRING_BYTES {
+            return Err(too_large("$concat"));
+        }
     }
     Ok(Some(Value::String(out)))
 }
@@ -1627,7 +1642,7 @@ fn substr(
     let end = if count < 0 {
         input.len()
     } else {
-        (start + count as usize).min(input.len())
+        start.saturating_add(count as usize).min(input.len())
     };
     match input.get(start..end) {
         Some(s) => Ok(Some(Value::String(s.to_owned()))),

@@ -241,3 +241,116 @@ fn dates() {
         );
     }
 }
+
+#[test]
+fn runaway_values_fail_instead_of_exhausting_memory() {
+    // Each step doubles the value: without a limit, 64 steps need 2^64 bytes.
+    let doubling_string = json!({"$reduce": {"input": {"$range": [0, 64]}, "initialValue": "ab",
+        "in": {"$concat": ["$$value", "$$value"]}}});
+    let err = eval(doubling_string, json!({})).unwrap_err();
+    assert_eq!(err.code, "INVALID_PARAM");
+    let doubling_array = json!({"$reduce": {"input": {"$range": [0, 64]}, "initialValue": [1],
+        "in": {"$concatArrays": ["$$value", "$$value"]}}});
+    assert!(eval(doubling_array, json!({})).is_err());
+    assert!(eval(json!({"$range": [0, 2_000_000_000]}), json!({})).is_err());
+}
+
+#[test]
+fn extreme_operands_are_errors_not_panics() {
+    let doc = json!({"d": {"$date": i64::MAX}, "big": i64::MAX});
+    for expr in [
+        json!({"$year": {"date": "$d", "timezone": "+08:00"}}),
+        json!({"$dateToString": {"date": "$d"}}),
+        json!({"$dateFromParts": {"year": 2020, "month": i64::MAX}}),
+        json!({"$substrBytes": ["abc", 1, "$big"]}),
+        json!({"$add": ["$big", "$big"]}),
+        json!({"$multiply": ["$big", "$big"]}),
+        json!({"$abs": i64::MIN}),
+        json!({"$mod": [i64::MIN, -1]}),
+        json!({"$pow": [2, 1000]}),
+        json!({"$toInt": 1e300}),
+        json!({"$range": [0, 10, 0]}),
+        json!({"$indexOfBytes": ["abc", "", 5, 2]}),
+        json!({"$slice": [[1, 2], i64::MIN]}),
+        json!({"$arrayElemAt": [[1], i64::MIN]}),
+        json!({"$trunc": [1.5, 1000]}),
+    ] {
+        let _ = eval(expr, doc.clone());
+    }
+}
+
+#[test]
+fn every_operator_survives_hostile_operands() {
+    // Deterministic pseudo-random operands for every table entry: any answer or error is fine, a panic
+    // (overflow, slicing, unwrap) is not.
+    let pool = [
+        json!(null),
+        json!(0),
+        json!(-1),
+        json!(1),
+        json!(2.5),
+        json!(-0.5),
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(1e308),
+        json!(-1e308),
+        json!(""),
+        json!("abc"),
+        json!("世界"),
+        json!("2021-02-03T04:05:06Z"),
+        json!("%Y%%"),
+        json!([]),
+        json!([1, 2, 3]),
+        json!([[1, 2], ["k", 1]]),
+        json!([{"k": "a", "v": 1}]),
+        json!({}),
+        json!({"a": 1}),
+        json!({"$date": i64::MAX}),
+        json!({"$date": i64::MIN}),
+        json!({"$date": 0}),
+        json!(true),
+        json!("$a"),
+        json!("$arr"),
+        json!("$$this"),
+    ];
+    let doc = json!({"a": -3, "arr": [1, "x", null, [2]], "s": "héllo"});
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for spec in OPERATORS {
+        for _ in 0..300 {
+            let operand = match spec.shape {
+                Shape::Named(fields, _) | Shape::ListOrNamed(fields) if next(4) > 0 => {
+                    let mut map = serde_json::Map::new();
+                    for field in fields {
+                        if next(3) > 0 {
+                            map.insert((*field).to_owned(), pool[next(pool.len())].clone());
+                        }
+                    }
+                    if let Some(Value::String(_)) = map.get("as") {
+                    } else {
+                        map.remove("as");
+                    }
+                    Value::Object(map)
+                }
+                Shape::DatePart if next(2) == 0 => {
+                    json!({"date": pool[next(pool.len())].clone(), "timezone": pool[next(pool.len())].clone()})
+                }
+                _ => Value::Array(
+                    (0..next(5))
+                        .map(|_| pool[next(pool.len())].clone())
+                        .collect(),
+                ),
+            };
+            let expr = json!({ spec.name: operand });
+            if let Ok(compiled) = Expr::compile(&expr) {
+                let _ = compiled.eval_in(&Scope::new(&doc, &[("x".to_owned(), json!(1))]));
+            }
+        }
+    }
+}
