@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use cloud_protocol::codes;
@@ -277,6 +277,71 @@ struct Dispatcher {
     by_watch: HashMap<(u64, String), String>,
     next_query: u64,
     next_push: u64,
+    /// One shared copy of each document version the watches of a collection hold.
+    interned: Interned,
+}
+
+/// `(env, collection)` → `_id` text → the latest shared copy of that document.
+#[derive(Default)]
+struct Interned {
+    docs: HashMap<(String, String), HashMap<String, Weak<Value>>>,
+    entries: usize,
+    prune_at: usize,
+}
+
+impl Interned {
+    /// `docs` with every document replaced by an equal copy already held by some watch, if any (so
+    /// 1,000 watches of one collection hold its documents once, not 1,000 times).
+    fn share(&mut self, env: &str, collection: &str, docs: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
+        let table = self
+            .docs
+            .entry((env.to_string(), collection.to_string()))
+            .or_default();
+        let shared = docs
+            .into_iter()
+            .map(|doc| {
+                let id = doc.get("_id").map(Value::to_string).unwrap_or_default();
+                match table.get(&id).and_then(Weak::upgrade) {
+                    Some(existing) if *existing == *doc => existing,
+                    _ => {
+                        if table.insert(id, Arc::downgrade(&doc)).is_none() {
+                            self.entries += 1;
+                        }
+                        doc
+                    }
+                }
+            })
+            .collect();
+        self.prune();
+        shared
+    }
+
+    /// Remembers a new version (from a commit) as the one to share.
+    fn remember(&mut self, env: &str, collection: &str, doc: &Arc<Value>) {
+        if let Some(table) = self
+            .docs
+            .get_mut(&(env.to_string(), collection.to_string()))
+        {
+            let id = doc.get("_id").map(Value::to_string).unwrap_or_default();
+            if table.insert(id, Arc::downgrade(doc)).is_none() {
+                self.entries += 1;
+            }
+            self.prune();
+        }
+    }
+
+    /// Drops entries no watch holds any more, whenever the table has doubled.
+    fn prune(&mut self) {
+        if self.entries < self.prune_at.max(1024) {
+            return;
+        }
+        for table in self.docs.values_mut() {
+            table.retain(|_, doc| doc.strong_count() > 0);
+        }
+        self.docs.retain(|_, table| !table.is_empty());
+        self.entries = self.docs.values().map(HashMap::len).sum();
+        self.prune_at = self.entries * 2;
+    }
 }
 
 /// Starts the dispatcher thread; returns the command sender.
@@ -296,6 +361,7 @@ pub fn spawn(database: Database) -> Sender<Command> {
                 by_watch: HashMap::new(),
                 next_query: 0,
                 next_push: 0,
+                interned: Interned::default(),
             }
             .run(rx)
         })
@@ -431,6 +497,7 @@ impl Dispatcher {
         }
         let spec = self.spec(&request.user, &request.data)?;
         let (window, seen) = Self::read_window(&self.database, &spec)?;
+        let window = self.interned.share(&spec.env, &spec.collection, window);
         self.next_query += 1;
         let query_id = format!("q-{}", self.next_query);
         let session = Session::new(spec, window, seen);
@@ -499,6 +566,9 @@ impl Dispatcher {
                 // Start the client over: its next event is a fresh snapshot of `init` changes,
                 // which replace whatever documents it holds.
                 let (window, seen) = Self::read_window(&self.database, &session.spec)?;
+                let window =
+                    self.interned
+                        .share(&session.spec.env, &session.spec.collection, window);
                 if window.is_empty() {
                     // `init` changes cannot express an empty result: the client must INIT_WATCH anew.
                     self.remove(&query_id);
@@ -671,6 +741,12 @@ impl Dispatcher {
             .iter()
             .map(|c| c.after.clone().map(Arc::new))
             .collect();
+        for (change, after) in batch.changes.iter().zip(&afters) {
+            if let Some(after) = after {
+                self.interned
+                    .remember(&change.env, &change.collection, after);
+            }
+        }
         let mut doc_texts: HashMap<usize, String> = HashMap::new();
         // Frames per socket, sent together once the whole commit is processed.
         let mut outbox: HashMap<u64, (Arc<Conn>, Vec<String>)> = HashMap::new();
