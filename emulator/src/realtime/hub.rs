@@ -95,6 +95,11 @@ impl Conn {
         true
     }
 
+    /// Whether the socket task has ended (nothing will read this connection's queue any more).
+    pub fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+
     /// Called by the writer once a frame of `len` bytes left the queue.
     pub fn sent(&self, len: usize) {
         self.queued.fetch_sub(len, Ordering::AcqRel);
@@ -453,6 +458,22 @@ impl Dispatcher {
     }
 
     fn expire_detached(&mut self) {
+        // A watch started just as its socket went away (the INIT_WATCH was queued behind the
+        // Detach) is detached here, so it expires like the others.
+        let now = Instant::now();
+        for entry in self.sessions.values_mut() {
+            if entry.attached.as_ref().is_some_and(|a| a.conn.is_closed()) {
+                entry.attached = None;
+                entry.detached_at = Some(now);
+            }
+        }
+        let sessions = &self.sessions;
+        self.by_watch.retain(|(conn_id, _), query_id| {
+            sessions
+                .get(query_id)
+                .and_then(|e| e.attached.as_ref())
+                .is_some_and(|a| a.conn.id == *conn_id)
+        });
         let expired: Vec<String> = self
             .sessions
             .iter()
@@ -729,6 +750,9 @@ impl Dispatcher {
 
     /// Delivers one commit to every watch of the collections it touched.
     fn publish(&mut self, batch: &CommitBatch) {
+        if self.by_collection.is_empty() {
+            return;
+        }
         let mut touched: Vec<(String, String)> = Vec::new();
         for change in &batch.changes {
             let key = (change.env.clone(), change.collection.clone());
