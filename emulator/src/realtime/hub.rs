@@ -380,7 +380,15 @@ impl Dispatcher {
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Command::Shutdown) => return,
-                Ok(command) => self.handle(command),
+                Ok(command) => {
+                    // A bug met by one command must not end realtime for everyone.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.handle(command)
+                    }));
+                    if handled.is_err() {
+                        eprintln!("cloud-emulator: realtime dispatcher recovered from a panic");
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
