@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pickEmulatorBinary, quantile, requireFromJsTests, writeResults } from './lib.mjs';
@@ -109,6 +109,7 @@ async function main() {
     const { data: sign } = await web({ action: 'auth.wsWebSign', runtime: 'web' });
     await new Promise((r) => setTimeout(r, 300));
     const rssBaseline = rssKiB(pid);
+    const load = loadavg()[0];
 
     // Watchers are added in steps: 1, then up to 100, then up to 1000 (100 per socket).
     let watchers = 0;
@@ -175,7 +176,7 @@ async function main() {
     const rssDelta = rssIdle - rssBaseline;
     console.log(`RSS: ${rssBaseline} KiB without watchers, ${rssIdle} KiB with 1000 idle watchers (+${rssDelta} KiB, ${(rssDelta / 1000).toFixed(1)} KiB per watcher)`);
     const at1000 = rows.find((r) => r.watchers === 1000);
-    const json = { binary, seed_docs: SEED_DOCS, watches_per_socket: WATCHES_PER_SOCKET, rows, rss_kib: { baseline: rssBaseline, idle_1000_watchers: rssIdle, per_watcher: rssDelta / 1000 } };
+    const json = { binary, cpus: cpus().length, load_average_1min: load, seed_docs: SEED_DOCS, watches_per_socket: WATCHES_PER_SOCKET, rows, rss_kib: { baseline: rssBaseline, idle_1000_watchers: rssIdle, per_watcher: rssDelta / 1000 } };
     const md = [
       '# Realtime watch: commit-to-event latency and memory',
       '',
@@ -184,6 +185,8 @@ async function main() {
       `(\`INIT_WATCH\` with query \`{}\`, ${WATCHES_PER_SOCKET} per WebSocket, all in this one Node process) get each change as a`,
       '`NEXT_EVENT`. Latency is measured from sending the write: to the first watcher\'s frame, and to the last one\'s',
       '(all W received and parsed). Baseline in the same run: the write\'s own round trip (durable commit + HTTP answer).',
+      `Machine: ${cpus().length} CPUs, 1-minute load average ${load.toFixed(1)} when the run started (other jobs share the`,
+      'CPUs: absolute times and p99s swing with that load; the ratio to the write measured alongside is the stable figure).',
       '',
       '| watchers | sockets | samples | write (baseline) p50 | first watcher p50 / p99 | last watcher p50 / p99 | last / write (p50) |',
       '|---:|---:|---:|---:|---:|---:|---:|',

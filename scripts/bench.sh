@@ -12,3 +12,4 @@ node bench/db.mjs
 node bench/aggregate.mjs
 node bench/db-encode.mjs
 node bench/transactions.mjs
+node bench/watch.mjs

@@ -822,3 +822,56 @@ async fn sockets_need_our_host_origin_and_sign() {
         .await;
     assert_eq!(client.recv().await["msgType"], "PONG");
 }
+
+#[tokio::test]
+async fn closed_watches_are_gone_and_a_lost_socket_keeps_its_watches_for_a_resume() {
+    let emu = Emu::start().await;
+    emu.collection("c", json!("READONLY")).await;
+    let user = emu.server.access_token(ENV).await;
+    let stats = || async {
+        let response = emu
+            .server
+            .get("/admin/v1/realtime/stats")
+            .header("x-admin-token", &emu.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["sockets"].as_u64().unwrap(),
+            body["sessions"].as_u64().unwrap(),
+        )
+    };
+    let denied = emu
+        .server
+        .get("/admin/v1/realtime/stats")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let mut client = Client::connect(&emu, &user).await;
+    client
+        .init("a", json!({"envId": ENV, "collName": "c", "query": "{}"}))
+        .await;
+    client
+        .init("b", json!({"envId": ENV, "collName": "c", "query": "{}"}))
+        .await;
+    assert_eq!(stats().await, (1, 2));
+    client
+        .send(json!({"watchId": "a", "msgType": "CLOSE_WATCH", "msgData": null}))
+        .await;
+    // PING/PONG orders the CLOSE_WATCH before the stats read.
+    client
+        .send(json!({"msgType": "PING", "msgData": null}))
+        .await;
+    client.recv().await;
+    assert_eq!(stats().await, (1, 1));
+    client.socket.close(None).await.unwrap();
+    drop(client);
+    let deadline = std::time::Instant::now() + STEP;
+    while stats().await != (0, 1) {
+        assert!(std::time::Instant::now() < deadline, "socket not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

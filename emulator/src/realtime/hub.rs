@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use cloud_protocol::codes;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Change, Resume, Session, WatchSpec};
+use super::session::{Change, FieldChanges, Resume, Session, WatchSpec};
 use crate::database::feed::{CommitBatch, DocChange};
 use crate::database::rules::{self, Decision, Operation, Rules, UserCtx};
 use crate::database::service::{valid_collection_name, Database, MAX_QUERY_DEPTH};
@@ -43,7 +43,7 @@ pub enum CloseReason {
 pub struct Conn {
     /// Unique per server run.
     pub id: u64,
-    out: mpsc::UnboundedSender<String>,
+    out: mpsc::UnboundedSender<Vec<String>>,
     queued: AtomicUsize,
     limit: usize,
     close: watch::Sender<Option<CloseReason>>,
@@ -57,7 +57,7 @@ impl Conn {
         limit: usize,
     ) -> (
         Arc<Conn>,
-        mpsc::UnboundedReceiver<String>,
+        mpsc::UnboundedReceiver<Vec<String>>,
         watch::Receiver<Option<CloseReason>>,
     ) {
         let (out, out_rx) = mpsc::unbounded_channel();
@@ -75,7 +75,12 @@ impl Conn {
     /// Queues a text frame; a frame that would take a non-empty queue past its bound closes the connection
     /// instead (a slow consumer cannot make the emulator's memory grow).
     pub fn send(&self, frame: String) -> bool {
-        let len = frame.len();
+        self.send_all(vec![frame])
+    }
+
+    /// Queues several frames at once (one wake-up of the socket's writer).
+    pub fn send_all(&self, frames: Vec<String>) -> bool {
+        let len: usize = frames.iter().map(String::len).sum();
         let before = self.queued.fetch_add(len, Ordering::AcqRel);
         // A single frame larger than the bound still goes out on an idle queue (else it never could).
         if before > 0 && before + len > self.limit {
@@ -83,11 +88,16 @@ impl Conn {
             self.close(CloseReason::Overflow);
             return false;
         }
-        if self.out.send(frame).is_err() {
+        if self.out.send(frames).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
         true
+    }
+
+    /// Whether the socket task has ended (nothing will read this connection's queue any more).
+    pub fn is_closed(&self) -> bool {
+        self.out.is_closed()
     }
 
     /// Called by the writer once a frame of `len` bytes left the queue.
@@ -211,7 +221,13 @@ pub fn error_frame(watch_id: Option<&str>, request_id: &str, err: &WatchError) -
     )
 }
 
-/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events.
+/// A string as a JSON string literal.
+fn json_string(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events (written directly:
+/// one commit makes one frame per watch).
 fn event_frame(
     watch_id: &str,
     request_id: &str,
@@ -220,17 +236,20 @@ fn event_frame(
     current: u64,
     events: &[Arc<str>],
 ) -> String {
-    let head = frame(
-        Some(watch_id),
-        request_id,
-        msg_type,
-        json!({ "queryID": query_id, "currEvent": current, "events": [] }),
+    let mut out = String::with_capacity(
+        128 + watch_id.len() + events.iter().map(|e| e.len() + 1).sum::<usize>(),
     );
-    // Splice the events into the trailing `"events":[]}}`.
-    let cut = head.len() - "]}}".len();
-    let mut out =
-        String::with_capacity(head.len() + events.iter().map(|e| e.len() + 1).sum::<usize>());
-    out.push_str(&head[..cut]);
+    out.push_str("{\"watchId\":");
+    out.push_str(&json_string(watch_id));
+    out.push_str(",\"requestId\":");
+    out.push_str(&json_string(request_id));
+    out.push_str(",\"msgType\":");
+    out.push_str(&json_string(msg_type));
+    out.push_str(",\"msgData\":{\"queryID\":");
+    out.push_str(&json_string(query_id));
+    out.push_str(",\"currEvent\":");
+    out.push_str(&current.to_string());
+    out.push_str(",\"events\":[");
     for (index, event) in events.iter().enumerate() {
         if index > 0 {
             out.push(',');
@@ -263,6 +282,71 @@ struct Dispatcher {
     by_watch: HashMap<(u64, String), String>,
     next_query: u64,
     next_push: u64,
+    /// One shared copy of each document version the watches of a collection hold.
+    interned: Interned,
+}
+
+/// `(env, collection)` → `_id` text → the latest shared copy of that document.
+#[derive(Default)]
+struct Interned {
+    docs: HashMap<(String, String), HashMap<String, Weak<Value>>>,
+    entries: usize,
+    prune_at: usize,
+}
+
+impl Interned {
+    /// `docs` with every document replaced by an equal copy already held by some watch, if any (so
+    /// 1,000 watches of one collection hold its documents once, not 1,000 times).
+    fn share(&mut self, env: &str, collection: &str, docs: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
+        let table = self
+            .docs
+            .entry((env.to_string(), collection.to_string()))
+            .or_default();
+        let shared = docs
+            .into_iter()
+            .map(|doc| {
+                let id = doc.get("_id").map(Value::to_string).unwrap_or_default();
+                match table.get(&id).and_then(Weak::upgrade) {
+                    Some(existing) if *existing == *doc => existing,
+                    _ => {
+                        if table.insert(id, Arc::downgrade(&doc)).is_none() {
+                            self.entries += 1;
+                        }
+                        doc
+                    }
+                }
+            })
+            .collect();
+        self.prune();
+        shared
+    }
+
+    /// Remembers a new version (from a commit) as the one to share.
+    fn remember(&mut self, env: &str, collection: &str, doc: &Arc<Value>) {
+        if let Some(table) = self
+            .docs
+            .get_mut(&(env.to_string(), collection.to_string()))
+        {
+            let id = doc.get("_id").map(Value::to_string).unwrap_or_default();
+            if table.insert(id, Arc::downgrade(doc)).is_none() {
+                self.entries += 1;
+            }
+            self.prune();
+        }
+    }
+
+    /// Drops entries no watch holds any more, whenever the table has doubled.
+    fn prune(&mut self) {
+        if self.entries < self.prune_at.max(1024) {
+            return;
+        }
+        for table in self.docs.values_mut() {
+            table.retain(|_, doc| doc.strong_count() > 0);
+        }
+        self.docs.retain(|_, table| !table.is_empty());
+        self.entries = self.docs.values().map(HashMap::len).sum();
+        self.prune_at = self.entries * 2;
+    }
 }
 
 /// Starts the dispatcher thread; returns the command sender.
@@ -282,6 +366,7 @@ pub fn spawn(database: Database) -> Sender<Command> {
                 by_watch: HashMap::new(),
                 next_query: 0,
                 next_push: 0,
+                interned: Interned::default(),
             }
             .run(rx)
         })
@@ -295,7 +380,15 @@ impl Dispatcher {
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(Command::Shutdown) => return,
-                Ok(command) => self.handle(command),
+                Ok(command) => {
+                    // A bug met by one command must not end realtime for everyone.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.handle(command)
+                    }));
+                    if handled.is_err() {
+                        eprintln!("cloud-emulator: realtime dispatcher recovered from a panic");
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -373,6 +466,22 @@ impl Dispatcher {
     }
 
     fn expire_detached(&mut self) {
+        // A watch started just as its socket went away (the INIT_WATCH was queued behind the
+        // Detach) is detached here, so it expires like the others.
+        let now = Instant::now();
+        for entry in self.sessions.values_mut() {
+            if entry.attached.as_ref().is_some_and(|a| a.conn.is_closed()) {
+                entry.attached = None;
+                entry.detached_at = Some(now);
+            }
+        }
+        let sessions = &self.sessions;
+        self.by_watch.retain(|(conn_id, _), query_id| {
+            sessions
+                .get(query_id)
+                .and_then(|e| e.attached.as_ref())
+                .is_some_and(|a| a.conn.id == *conn_id)
+        });
         let expired: Vec<String> = self
             .sessions
             .iter()
@@ -417,6 +526,7 @@ impl Dispatcher {
         }
         let spec = self.spec(&request.user, &request.data)?;
         let (window, seen) = Self::read_window(&self.database, &spec)?;
+        let window = self.interned.share(&spec.env, &spec.collection, window);
         self.next_query += 1;
         let query_id = format!("q-{}", self.next_query);
         let session = Session::new(spec, window, seen);
@@ -485,6 +595,9 @@ impl Dispatcher {
                 // Start the client over: its next event is a fresh snapshot of `init` changes,
                 // which replace whatever documents it holds.
                 let (window, seen) = Self::read_window(&self.database, &session.spec)?;
+                let window =
+                    self.interned
+                        .share(&session.spec.env, &session.spec.collection, window);
                 if window.is_empty() {
                     // `init` changes cannot express an empty result: the client must INIT_WATCH anew.
                     self.remove(&query_id);
@@ -645,6 +758,9 @@ impl Dispatcher {
 
     /// Delivers one commit to every watch of the collections it touched.
     fn publish(&mut self, batch: &CommitBatch) {
+        if self.by_collection.is_empty() {
+            return;
+        }
         let mut touched: Vec<(String, String)> = Vec::new();
         for change in &batch.changes {
             let key = (change.env.clone(), change.collection.clone());
@@ -657,7 +773,15 @@ impl Dispatcher {
             .iter()
             .map(|c| c.after.clone().map(Arc::new))
             .collect();
+        for (change, after) in batch.changes.iter().zip(&afters) {
+            if let Some(after) = after {
+                self.interned
+                    .remember(&change.env, &change.collection, after);
+            }
+        }
         let mut doc_texts: HashMap<usize, String> = HashMap::new();
+        // Frames per socket, sent together once the whole commit is processed.
+        let mut outbox: HashMap<u64, (Arc<Conn>, Vec<String>)> = HashMap::new();
         for key in touched {
             let Some(query_ids) = self.by_collection.get(&key).cloned() else {
                 continue;
@@ -669,6 +793,8 @@ impl Dispatcher {
                 .filter(|(c, _)| c.env == key.0 && c.collection == key.1)
                 .map(|(c, a)| (c, a.as_ref()))
                 .collect();
+            // Watches holding the same old version of a document share one diff of each change.
+            let mut diffs: Vec<Option<Arc<FieldChanges>>> = vec![None; changes.len()];
             for query_id in query_ids {
                 let database = self.database.clone();
                 let Some(entry) = self.sessions.get_mut(&query_id) else {
@@ -680,12 +806,27 @@ impl Dispatcher {
                 }
                 session.seen_commit = batch.seq;
                 let mut refill = |spec: &WatchSpec| Self::read_window(&database, spec).map(|w| w.0);
-                let found: Vec<Change> = changes
-                    .iter()
-                    .flat_map(|(change, after)| {
-                        session.apply(&change.id, change.before.is_some(), *after, &mut refill)
-                    })
-                    .collect();
+                let mut found: Vec<Change> = Vec::new();
+                for ((change, after), shared) in changes.iter().zip(diffs.iter_mut()) {
+                    let mut diff = |old: &Value, new: &Arc<Value>| {
+                        let same_versions = after.is_some_and(|a| Arc::ptr_eq(a, new))
+                            && change.before.as_ref() == Some(old);
+                        if same_versions {
+                            shared
+                                .get_or_insert_with(|| FieldChanges::between(old, new))
+                                .clone()
+                        } else {
+                            FieldChanges::between(old, new)
+                        }
+                    };
+                    found.extend(session.apply(
+                        &change.id,
+                        change.before.is_some(),
+                        *after,
+                        &mut refill,
+                        &mut diff,
+                    ));
+                }
                 if found.is_empty() {
                     continue;
                 }
@@ -698,30 +839,54 @@ impl Dispatcher {
                 session.log_events(id, events.clone());
                 if let Some(attached) = &entry.attached {
                     self.next_push += 1;
-                    attached.conn.send(event_frame(
+                    let frame = event_frame(
                         &attached.watch_id,
                         &format!("srv-{}", self.next_push),
                         "NEXT_EVENT",
                         &query_id,
                         id,
                         &events,
-                    ));
+                    );
+                    outbox
+                        .entry(attached.conn.id)
+                        .or_insert_with(|| (attached.conn.clone(), Vec::new()))
+                        .1
+                        .push(frame);
                 }
             }
+        }
+        for (conn, frames) in outbox.into_values() {
+            conn.send_all(frames);
         }
     }
 }
 
-/// The JSON text of one event; each document's text is made once per commit, whatever the number
-/// of watches it goes to.
+/// The JSON text of one event (the same object as [`Change::to_event`]); each document's text is
+/// made once per commit, whatever the number of watches it goes to.
 fn event_text(change: &Change, id: u64, doc_texts: &mut HashMap<usize, String>) -> String {
-    let Some(doc) = &change.doc else {
-        return change.to_event(id).to_string();
+    let doc_text = match &change.doc {
+        Some(doc) => doc_texts
+            .entry(Arc::as_ptr(doc) as usize)
+            .or_insert_with(|| json_string(&doc.to_string()))
+            .as_str(),
+        None => "\"\"",
     };
-    let text = doc_texts
-        .entry(Arc::as_ptr(doc) as usize)
-        .or_insert_with(|| doc.to_string());
-    Value::Object(change.to_event_with(id, text.clone())).to_string()
+    let fields = change.fields.as_ref().map_or("", |f| f.wire.as_str());
+    let doc_id = change.doc_id.to_string();
+    let mut out = String::with_capacity(96 + doc_id.len() + doc_text.len() + fields.len());
+    out.push_str("{\"ID\":");
+    out.push_str(&id.to_string());
+    out.push_str(",\"DataType\":\"");
+    out.push_str(change.data_type);
+    out.push_str("\",\"QueueType\":\"");
+    out.push_str(change.queue_type);
+    out.push_str("\",\"DocID\":");
+    out.push_str(&doc_id);
+    out.push_str(",\"Doc\":");
+    out.push_str(doc_text);
+    out.push_str(fields);
+    out.push('}');
+    out
 }
 
 fn string_field(data: &Value, name: &str) -> Result<String, WatchError> {
@@ -751,3 +916,59 @@ fn depth(value: &Value) -> usize {
 
 /// Counter for connection ids.
 pub static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_frames_are_the_protocol_objects() {
+        let doc = Arc::new(json!({"_id": "a\"b", "n": 1, "when": {"$date": 5}}));
+        let changes = [
+            Change {
+                data_type: "add",
+                queue_type: "enqueue",
+                doc_id: json!("a\"b"),
+                doc: Some(doc.clone()),
+                fields: None,
+            },
+            Change {
+                data_type: "update",
+                queue_type: "update",
+                doc_id: json!("a\"b"),
+                doc: None,
+                fields: Some(FieldChanges::between(
+                    &json!({"_id": "a\"b", "n": 0, "gone": 1}),
+                    &doc,
+                )),
+            },
+        ];
+        let mut texts = HashMap::new();
+        let events: Vec<Arc<str>> = changes
+            .iter()
+            .map(|change| {
+                let text = event_text(change, 7, &mut texts);
+                assert_eq!(
+                    serde_json::from_str::<Value>(&text).unwrap(),
+                    change.to_event(7)
+                );
+                Arc::from(text)
+            })
+            .collect();
+        let frame: Value = serde_json::from_str(&event_frame(
+            "w\"1",
+            "srv-1",
+            "NEXT_EVENT",
+            "q-1",
+            7,
+            &events,
+        ))
+        .unwrap();
+        assert_eq!(
+            frame,
+            json!({"watchId": "w\"1", "requestId": "srv-1", "msgType": "NEXT_EVENT",
+                   "msgData": {"queryID": "q-1", "currEvent": 7,
+                               "events": [changes[0].to_event(7), changes[1].to_event(7)]}})
+        );
+    }
+}

@@ -213,14 +213,13 @@ async fn serve_socket(state: AppState, socket: WebSocket) {
             tokio::select! {
                 biased;
                 _ = writer_close.changed() => break,
-                frame = out_rx.recv() => {
-                    let Some(frame) = frame else { break };
+                frames = out_rx.recv() => {
+                    let Some(mut batch) = frames else { break };
                     // Write every frame already queued, then flush once: one commit seen by many
                     // watches on this socket costs one write, not one per watch.
-                    let mut batch = vec![frame];
                     while batch.len() < WRITE_BATCH {
                         match out_rx.try_recv() {
-                            Ok(frame) => batch.push(frame),
+                            Ok(frames) => batch.extend(frames),
                             Err(_) => break,
                         }
                     }

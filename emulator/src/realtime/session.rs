@@ -101,7 +101,7 @@ pub struct Change {
     /// The full document, when the client needs it.
     pub doc: Option<Arc<Value>>,
     /// For `update`: changed fields (dotted paths) and removed fields.
-    pub fields: Option<(Map<String, Value>, Vec<String>)>,
+    pub fields: Option<Arc<FieldChanges>>,
 }
 
 impl Change {
@@ -123,20 +123,55 @@ impl Change {
         event.insert("QueueType".into(), self.queue_type.into());
         event.insert("DocID".into(), self.doc_id.clone());
         event.insert("Doc".into(), doc_text.into());
-        if let Some((updated, removed)) = &self.fields {
-            event.insert(
-                "UpdatedFields".into(),
-                Value::Object(updated.clone()).to_string().into(),
-            );
+        if let Some(fields) = &self.fields {
+            event.insert("UpdatedFields".into(), fields.updated_text.clone().into());
             // The SDKs parse lowercase `removedFields` (protocol.md §5.6 quirk).
-            event.insert(
-                "removedFields".into(),
-                Value::from(removed.clone()).to_string().into(),
-            );
+            event.insert("removedFields".into(), fields.removed_text.clone().into());
         }
         event
     }
 }
+
+/// The field changes of an `update` event, with their wire texts (made once, shared by every watch
+/// that reports the same change).
+#[derive(Debug, PartialEq)]
+pub struct FieldChanges {
+    /// Changed or added fields (dotted paths) and their new values.
+    pub updated: Map<String, Value>,
+    /// Removed fields (dotted paths).
+    pub removed: Vec<String>,
+    /// `updated` as JSON text (the event's `UpdatedFields`).
+    pub updated_text: String,
+    /// `removed` as JSON text (the event's `removedFields`).
+    pub removed_text: String,
+    /// The two as the tail of an event object: `,"UpdatedFields":"…","removedFields":"…"`.
+    pub wire: String,
+}
+
+impl FieldChanges {
+    /// The changes from `old` to `new` (see [`field_changes`]).
+    pub fn between(old: &Value, new: &Value) -> Arc<FieldChanges> {
+        let (updated, removed) = field_changes(old, new);
+        let updated_text = Value::Object(updated.clone()).to_string();
+        let removed_text = Value::from(removed.clone()).to_string();
+        let wire = format!(
+            ",\"UpdatedFields\":{},\"removedFields\":{}",
+            Value::from(updated_text.as_str()),
+            Value::from(removed_text.as_str())
+        );
+        Arc::new(FieldChanges {
+            updated_text,
+            removed_text,
+            wire,
+            updated,
+            removed,
+        })
+    }
+}
+
+/// Computes the field changes between two versions of a document (the hub shares one result
+/// between watches that hold the same old version).
+pub type Differ<'a> = dyn FnMut(&Value, &Arc<Value>) -> Arc<FieldChanges> + 'a;
 
 /// The fields that differ between `old` and `new`: changed or added ones as dotted paths with their
 /// new values, removed ones as dotted paths. Sub-documents present on both sides are compared field by
@@ -267,24 +302,27 @@ impl Session {
         before_exists: bool,
         after: Option<&Arc<Value>>,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
+        diff: &mut Differ<'_>,
     ) -> Vec<Change> {
         let position = self.window.iter().position(|doc| id_of(doc) == id);
         let admitted = after.filter(|doc| self.spec.admits(doc));
         match self.spec.limit {
-            None => self.apply_unlimited(id, position, before_exists, after, admitted),
-            Some(limit) => {
-                self.apply_limited(id, limit, position, before_exists, after, admitted, refill)
-            }
+            None => self.apply_unlimited(id, position, before_exists, after, admitted, diff),
+            Some(limit) => self.apply_limited(
+                id,
+                limit,
+                position,
+                before_exists,
+                after,
+                admitted,
+                refill,
+                diff,
+            ),
         }
     }
 
-    fn insert_sorted(&mut self, doc: Arc<Value>) {
-        let at = self
-            .window
-            .partition_point(|other| self.spec.compare(other, &doc) != Ordering::Greater);
-        self.window.insert(at, doc);
-    }
-
+    /// Without a limit the window's order is not kept up to date (nothing depends on it: the
+    /// client places documents itself, and a re-init reads the window afresh, in order).
     fn apply_unlimited(
         &mut self,
         id: &Value,
@@ -292,11 +330,12 @@ impl Session {
         before_exists: bool,
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
+        diff: &mut Differ<'_>,
     ) -> Vec<Change> {
         match (position, admitted) {
             (Some(index), Some(new)) => {
-                let old = self.window.remove(index);
-                let changes = if *old == **new {
+                let old = std::mem::replace(&mut self.window[index], new.clone());
+                if *old == **new {
                     Vec::new()
                 } else {
                     vec![Change {
@@ -304,18 +343,16 @@ impl Session {
                         queue_type: "update",
                         doc_id: id.clone(),
                         doc: None,
-                        fields: Some(field_changes(&old, new)),
+                        fields: Some(diff(&old, new)),
                     }]
-                };
-                self.insert_sorted(new.clone());
-                changes
+                }
             }
             (Some(index), None) => {
-                let old = self.window.remove(index);
-                vec![left(id, &old, after)]
+                let old = self.window.swap_remove(index);
+                vec![left(id, &old, after, diff)]
             }
             (None, Some(new)) => {
-                self.insert_sorted(new.clone());
+                self.window.push(new.clone());
                 vec![entered(id, before_exists, new)]
             }
             (None, None) => Vec::new(),
@@ -332,6 +369,7 @@ impl Session {
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
+        diff: &mut Differ<'_>,
     ) -> Vec<Change> {
         let old_window = self.window.clone();
         let mut new_window = old_window.clone();
@@ -371,7 +409,7 @@ impl Session {
                 continue;
             }
             if old_id == id {
-                changes.push(left(id, old, after));
+                changes.push(left(id, old, after, diff));
             } else {
                 changes.push(Change {
                     data_type: "limit",
@@ -398,7 +436,7 @@ impl Session {
                     queue_type: "update",
                     doc_id: id.clone(),
                     doc: None,
-                    fields: Some(field_changes(old, new)),
+                    fields: Some(diff(old, new)),
                 }),
                 Some(_) => {}
             }
@@ -436,7 +474,7 @@ impl Session {
 }
 
 /// The change for a document that left the result (deleted, or changed so it no longer matches).
-fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>) -> Change {
+fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>, diff: &mut Differ<'_>) -> Change {
     match after {
         None => Change {
             data_type: "remove",
@@ -450,7 +488,7 @@ fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>) -> Change {
             queue_type: "dequeue",
             doc_id: id.clone(),
             doc: None,
-            fields: Some(field_changes(old, new)),
+            fields: Some(diff(old, new)),
         },
     }
 }
@@ -489,6 +527,10 @@ mod tests {
         Arc::new(v)
     }
 
+    fn fresh(old: &Value, new: &Arc<Value>) -> Arc<FieldChanges> {
+        FieldChanges::between(old, new)
+    }
+
     fn no_refill(_: &WatchSpec) -> DbResult<Vec<Arc<Value>>> {
         panic!("no refill expected")
     }
@@ -517,31 +559,31 @@ mod tests {
     fn unlimited_watch_sees_add_update_leave_and_remove() {
         let mut s = Session::new(spec(json!({"done": false}), &[], None), vec![], 0);
         let a = doc(json!({"_id": "a", "done": false, "n": 1}));
-        let changes = s.apply(&json!("a"), false, Some(&a), &mut no_refill);
+        let changes = s.apply(&json!("a"), false, Some(&a), &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
         let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
-        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill);
+        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
         assert_eq!(
-            changes[0].fields.as_ref().unwrap().0,
+            changes[0].fields.as_ref().unwrap().updated,
             json!({"n": 2}).as_object().unwrap().clone()
         );
         // An identical write changes nothing.
         assert!(s
-            .apply(&json!("a"), true, Some(&a2), &mut no_refill)
+            .apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh)
             .is_empty());
         let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
-        let changes = s.apply(&json!("a"), true, Some(&a3), &mut no_refill);
+        let changes = s.apply(&json!("a"), true, Some(&a3), &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill);
+        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, None, &mut no_refill);
+        let changes = s.apply(&json!("a"), true, None, &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
         assert!(s.window.is_empty());
         // Documents outside the query never show.
         let b = doc(json!({"_id": "b", "done": true}));
         assert!(s
-            .apply(&json!("b"), false, Some(&b), &mut no_refill)
+            .apply(&json!("b"), false, Some(&b), &mut no_refill, &mut fresh)
             .is_empty());
     }
 
@@ -554,7 +596,13 @@ mod tests {
             0,
         );
         // A smaller n enters at the front and pushes b out.
-        let changes = s.apply(&json!("c"), false, Some(&d("c", 0)), &mut no_refill);
+        let changes = s.apply(
+            &json!("c"),
+            false,
+            Some(&d("c", 0)),
+            &mut no_refill,
+            &mut fresh,
+        );
         assert_eq!(
             kinds(&changes),
             vec![
@@ -564,12 +612,22 @@ mod tests {
         );
         // A larger n never enters a full window.
         assert!(s
-            .apply(&json!("x"), false, Some(&d("x", 9)), &mut no_refill)
+            .apply(
+                &json!("x"),
+                false,
+                Some(&d("x", 9)),
+                &mut no_refill,
+                &mut fresh
+            )
             .is_empty());
         // Removing a member of a full window pulls the next one from the store.
-        let changes = s.apply(&json!("a"), true, None, &mut |_| {
-            Ok(vec![d("c", 0), d("b", 2)])
-        });
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            None,
+            &mut |_| Ok(vec![d("c", 0), d("b", 2)]),
+            &mut fresh,
+        );
         assert_eq!(
             kinds(&changes),
             vec![
@@ -585,9 +643,13 @@ mod tests {
             vec![json!("c"), json!("b")]
         );
         // Moving a member out by sort order dequeues it as an update and enqueues the next.
-        let changes = s.apply(&json!("c"), true, Some(&d("c", 10)), &mut |_| {
-            Ok(vec![d("b", 2), d("x", 9)])
-        });
+        let changes = s.apply(
+            &json!("c"),
+            true,
+            Some(&d("c", 10)),
+            &mut |_| Ok(vec![d("b", 2), d("x", 9)]),
+            &mut fresh,
+        );
         assert_eq!(
             kinds(&changes),
             vec![
