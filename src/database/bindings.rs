@@ -614,7 +614,7 @@ fn start_watch(
     };
     let session = db.session().map_err(|error| error.to_js())?;
     let session = session.map_err(|f| throw(api, f))?;
-    Ok(realtime::watch(&session, api, spec, on_change, on_error))
+    Ok(realtime::watch(&session, api, &spec, on_change, on_error))
 }
 
 /// `{ ...fields, errMsg: '<api>:ok' }`.

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
@@ -18,7 +18,7 @@ use crate::error::Failure;
 use crate::js;
 use crate::transport::auth::Session;
 use crate::transport::call_action;
-use crate::transport::envelope::Param;
+use crate::transport::envelope::{JsonObject, Param};
 
 #[wasm_bindgen(module = "/src/transport/realtime.js")]
 extern "C" {
@@ -31,8 +31,7 @@ extern "C" {
     fn start_watch(
         connection: &JsValue,
         api: &str,
-        spec: &JsValue,
-        orders: &Array,
+        spec: &str,
         on_change: &Function,
         on_error: &Function,
     ) -> JsValue;
@@ -95,41 +94,75 @@ fn connection(session: &Rc<Session>) -> JsValue {
     })
 }
 
+/// INIT_WATCH's `msgData` after `envId`, as JSON text in the official client's key order:
+/// `collName`, `query` (a string), then `limit` and `orderBy` (`{field: "asc"|"desc"}`) when given.
+pub fn init_spec(spec: &Spec) -> String {
+    let mut data = JsonObject::new()
+        .string("collName", &spec.collection)
+        .string("query", &spec.query);
+    if let Some(limit) = spec.limit {
+        data = data.raw("limit", &limit.to_string());
+    }
+    if !spec.orders.is_empty() {
+        let mut order_by = JsonObject::new();
+        for order in &spec.orders {
+            order_by = order_by.string(&order.field, if order.descending { "desc" } else { "asc" });
+        }
+        data = data.raw("orderBy", &order_by.finish());
+    }
+    data.finish()
+}
+
 /// Starts a watcher on `session` (the caller validated the callbacks); returns the listener
 /// `{ close() }`.
 pub fn watch(
     session: &Rc<Session>,
     api: &'static str,
-    spec: Spec,
+    spec: &Spec,
     on_change: &Function,
     on_error: &Function,
 ) -> JsValue {
-    // INIT_WATCH's msgData after envId, in the official client's key order.
-    let init = Object::new();
-    js::set(&init, "collName", &JsValue::from_str(&spec.collection));
-    js::set(&init, "query", &JsValue::from_str(&spec.query));
-    if let Some(limit) = spec.limit {
-        js::set(&init, "limit", &JsValue::from(limit));
-    }
-    let orders = Array::new();
-    if !spec.orders.is_empty() {
-        let order_by = Object::new();
-        for order in &spec.orders {
-            let direction = if order.descending { "desc" } else { "asc" };
-            js::set(&order_by, &order.field, &JsValue::from_str(direction));
-            orders.push(&Array::of2(
-                &JsValue::from_str(&order.field),
-                &JsValue::from_bool(order.descending),
-            ));
-        }
-        js::set(&init, "orderBy", &order_by);
-    }
     start_watch(
         &connection(session),
         api,
-        &init,
-        &orders,
+        &init_spec(spec),
         on_change,
         on_error,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The INIT_WATCH the official client sent (tests/fixtures/ws-capture.jsonl), byte for byte once our
+    /// spec follows its `envId`.
+    #[test]
+    fn init_spec_matches_the_captured_frame() {
+        let capture = include_str!("../../tests/fixtures/ws-capture.jsonl");
+        let line = capture
+            .lines()
+            .find(|line| line.contains("\"INIT_WATCH\""))
+            .unwrap();
+        let start = line.find("\"msgData\":{\"envId\":\"envx\",").unwrap() + 10;
+        let captured = &line[start..line.len() - 2];
+        let spec = Spec {
+            collection: "todos".into(),
+            query: "{\"done\":false}".into(),
+            limit: Some(10),
+            orders: vec![Order {
+                field: "n".into(),
+                descending: false,
+            }],
+        };
+        let ours = init_spec(&spec);
+        assert_eq!(format!("{{\"envId\":\"envx\",{}", &ours[1..]), captured);
+        let plain = Spec {
+            collection: "c".into(),
+            query: "{}".into(),
+            limit: None,
+            orders: Vec::new(),
+        };
+        assert_eq!(init_spec(&plain), r#"{"collName":"c","query":"{}"}"#);
+    }
 }

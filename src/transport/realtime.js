@@ -201,9 +201,10 @@ function call(api, name, callback, value) {
 }
 
 class Watcher {
-  constructor(connection, api, spec, orders, onChange, onError) {
+  constructor(connection, api, spec, onChange, onError) {
     Object.assign(this, { connection, api, spec, onChange, onError });
     this.watchId = 'watchid_' + requestId();
+    const orders = Object.entries(spec.orderBy || {}).map(([field, direction]) => [field, direction === 'desc']);
     // The server's order (docs/realtime.md §2): orderBy then _id ascending, or _id descending.
     this.orders = orders.some(([field]) => field === '_id') ? orders : orders.concat([['_id', !orders.length]]);
     this.window = { last: 0, docs: [] };
@@ -457,11 +458,11 @@ export function createConnection(env, sign, fail, decode) {
 }
 
 /**
- * Starts a watcher: `spec` is INIT_WATCH's `{ collName, query, limit?, orderBy? }`, `orders` the orderBy as
- * `[[field, descending], …]`. Returns the listener `{ close() }`.
+ * Starts a watcher: `spec` is the JSON text of INIT_WATCH's `{ collName, query, limit?, orderBy? }` (built by
+ * realtime.rs in the official key order). Returns the listener `{ close() }`.
  */
-export function startWatch(connection, api, spec, orders, onChange, onError) {
-  const watcher = new Watcher(connection, api, spec, orders, onChange, onError);
+export function startWatch(connection, api, spec, onChange, onError) {
+  const watcher = new Watcher(connection, api, JSON.parse(spec), onChange, onError);
   connection.add(watcher);
   return { close: () => watcher.close() };
 }
