@@ -25,8 +25,7 @@ extern "C" {
     #[wasm_bindgen(js_name = setSocketConstructor)]
     fn set_socket_constructor(constructor: &JsValue);
     #[wasm_bindgen(js_name = createConnection)]
-    fn create_connection(env: &str, sign: &Function, fail: &Function, decode: &Function)
-        -> JsValue;
+    fn create_connection(env: &str, hook: &Function) -> JsValue;
     #[wasm_bindgen(js_name = startWatch)]
     fn start_watch(
         connection: &JsValue,
@@ -46,14 +45,25 @@ pub struct Spec {
     pub orders: Vec<Order>,
 }
 
-type Sign = Closure<dyn Fn() -> Promise>;
+/// What realtime.js asks of Rust, as one closure per session (one closure type keeps the glue small):
+/// `hook(0)` signs (a Promise of `auth.wsWebSign`'s data), `hook(1, api, errCode, detail)` makes the error
+/// `onError` gets, `hook(2, value)` decodes a value as `get()` does.
+type Hook = Closure<dyn Fn(u32, JsValue, i32, JsValue) -> JsValue>;
 
 thread_local! {
-    /// One JS connection per session, with the closure that signs for it.
-    static CONNECTIONS: RefCell<Vec<(Rc<Session>, JsValue, Sign)>> = const { RefCell::new(Vec::new()) };
-    static FAIL: Closure<dyn Fn(String, i32, String) -> JsValue> =
-        Closure::new(|api: String, err_code, detail| Failure::Local { err_code, detail }.into_error(&api).to_js());
-    static DECODE: Closure<dyn Fn(JsValue) -> JsValue> = Closure::new(convert::decode);
+    /// One JS connection per session, with its hook.
+    static CONNECTIONS: RefCell<Vec<(Rc<Session>, JsValue, Hook)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn sign(session: &Rc<Session>) -> Promise {
+    let session = session.clone();
+    future_to_promise(async move {
+        let params = [Param::Str("runtime", "web")];
+        call_action(&session, "auth.wsWebSign", &params)
+            .await
+            .map(|body| js::get(&body, "data"))
+            .map_err(|failure| failure.into_error("auth.wsWebSign").to_js())
+    })
 }
 
 /// Remembers `options.WebSocket` when it is a constructor (`init` and `new cloud.Cloud` options), for Node
@@ -67,29 +77,22 @@ fn connection(session: &Rc<Session>) -> JsValue {
         if let Some((_, found, _)) = all.borrow().iter().find(|(s, ..)| Rc::ptr_eq(s, session)) {
             return found.clone();
         }
-        let signing = session.clone();
-        let sign: Sign = Closure::new(move || {
-            let session = signing.clone();
-            future_to_promise(async move {
-                let params = [Param::Str("runtime", "web")];
-                call_action(&session, "auth.wsWebSign", &params)
-                    .await
-                    .map(|body| js::get(&body, "data"))
-                    .map_err(|failure| failure.into_error("auth.wsWebSign").to_js())
-            })
-        });
-        let created = FAIL.with(|fail| {
-            DECODE.with(|decode| {
-                create_connection(
-                    &session.env,
-                    sign.as_ref().unchecked_ref(),
-                    fail.as_ref().unchecked_ref(),
-                    decode.as_ref().unchecked_ref(),
-                )
-            })
-        });
+        let owner = session.clone();
+        let hook: Hook =
+            Closure::new(
+                move |kind, first: JsValue, err_code, second: JsValue| match kind {
+                    0 => sign(&owner).into(),
+                    1 => {
+                        let api = first.as_string().unwrap_or_default();
+                        let detail = second.as_string().unwrap_or_default();
+                        Failure::Local { err_code, detail }.into_error(&api).to_js()
+                    }
+                    _ => convert::decode(first),
+                },
+            );
+        let created = create_connection(&session.env, hook.as_ref().unchecked_ref());
         all.borrow_mut()
-            .push((session.clone(), created.clone(), sign));
+            .push((session.clone(), created.clone(), hook));
         created
     })
 }

@@ -5,7 +5,7 @@
 // This part is JS on purpose, like transport/transfer.js: it only drives a socket and timers, keeps the
 // documents it received and calls listeners. The same loop in Rust cost 12 KB of gzipped wasm (JsValue
 // plumbing and closures; docs/dependencies.md). Validation, the query encoding, the sign (session and
-// token refresh), the errors and the decoding of values stay in Rust, reached through `hooks`.
+// token refresh), the errors and the decoding of values stay in Rust, reached through one `hook`.
 
 const IDLE_MS = 10000; // PING + CHECK_LAST after this long without traffic; twice means the socket is dead
 const MAX_RECONNECTS = 5; // wx: max reconnect 5
@@ -273,7 +273,7 @@ class Watcher {
       return;
     }
     const { snapshots, fault } = applyChanges(this.window, changes, this.orders);
-    const decode = this.connection.hooks.decode;
+    const decode = (value) => this.connection.hook(2, value);
     for (const [i, snapshot] of snapshots.entries()) {
       // `type: 'init'` on the first snapshot and on a server re-init (a batch of init events).
       const init = (initId !== undefined && i === 0) || snapshot.changes.every((c) => c.queueType === 'init');
@@ -296,9 +296,10 @@ class Watcher {
 }
 
 class Connection {
-  /** `hooks`: `sign()` → Promise of the auth.wsWebSign data, `fail(api, errCode, detail)` → the JS error, `decode(value)`. */
-  constructor(env, hooks) {
-    Object.assign(this, { env, hooks, watchers: [], phase: IDLE, generation: 0, failures: 0, everOpen: false, timerTicket: 0 });
+  /** `hook` (realtime.rs): `hook(0)` → Promise of auth.wsWebSign's data, `hook(1, api, errCode, detail)` → the
+   * error for onError, `hook(2, value)` → the value decoded as get() decodes it. */
+  constructor(env, hook) {
+    Object.assign(this, { env, hook, watchers: [], phase: IDLE, generation: 0, failures: 0, everOpen: false, timerTicket: 0 });
   }
 
   send(frame) {
@@ -347,7 +348,7 @@ class Connection {
     this.phase = CONNECTING;
     this.setTimer(IDLE_MS); // bounds the sign, the opening and LOGIN together
     const current = () => generation === this.generation;
-    this.hooks.sign().then(
+    this.hook(0).then(
       (data) => {
         if (!current()) return;
         let socket;
@@ -404,7 +405,7 @@ class Connection {
     if (watcher.closed) return;
     watcher.closed = true;
     this.remove(watcher, true);
-    call(watcher.api, 'onError', watcher.onError, this.hooks.fail(watcher.api, code, detail));
+    call(watcher.api, 'onError', watcher.onError, this.hook(1, watcher.api, code, detail));
   }
 
   failAll(code, detail) {
@@ -453,8 +454,8 @@ class Connection {
 }
 
 /** The connection of one session (realtime.rs keeps one per session). */
-export function createConnection(env, sign, fail, decode) {
-  return new Connection(env, { sign, fail, decode });
+export function createConnection(env, hook) {
+  return new Connection(env, hook);
 }
 
 /**
