@@ -10,15 +10,14 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::convert;
 use super::request::Order;
 use crate::error::Failure;
 use crate::js;
 use crate::transport::auth::Session;
-use crate::transport::call_action;
-use crate::transport::envelope::{JsonObject, Param};
+use crate::transport::envelope::JsonObject;
+use crate::transport::{action_promise, OwnedParam};
 
 #[wasm_bindgen(module = "/src/transport/realtime.js")]
 extern "C" {
@@ -55,16 +54,16 @@ thread_local! {
     static CONNECTIONS: RefCell<Vec<(Rc<Session>, JsValue, Hook)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// `auth.wsWebSign {runtime: 'web'}` → a Promise of its `data` (`{signStr, wsUrl, secretVersion, envId}`),
+/// through the same request path (and token refresh) as every `/web` call.
 fn sign(session: &Rc<Session>) -> Promise {
-    let session = session.clone();
-    future_to_promise(async move {
-        let params = [Param::Str("runtime", "web")];
-        call_action(&session, "auth.wsWebSign", &params)
-            .await
-            .map(|body| js::get(&body, "data"))
-            .map_err(|failure| failure.into_error("auth.wsWebSign").to_js())
+    let params = vec![OwnedParam("runtime", "web".to_owned())];
+    action_promise(session.clone(), SIGN, params, SIGN, |body| {
+        Ok(js::get(&body, "data"))
     })
 }
+
+const SIGN: &str = "auth.wsWebSign";
 
 /// Remembers `options.WebSocket` when it is a constructor (`init` and `new cloud.Cloud` options), for Node
 /// without a global WebSocket.
