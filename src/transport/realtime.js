@@ -179,15 +179,9 @@ export function applyChanges(window, changes, orders) {
   return { snapshots, fault: null };
 }
 
-/** What `onChange` receives: copies the user may keep and change, values decoded as get() decodes them. */
+/** What `onChange` receives: a copy the user may keep and change, values decoded as get() decodes them. */
 function userSnapshot({ id, changes, docs }, init, decode) {
-  const docChanges = changes.map((change) => {
-    const out = { ...change, doc: change.doc === undefined ? undefined : decode(copy(change.doc)) };
-    if (change.updatedFields) out.updatedFields = decode(copy(change.updatedFields));
-    if (change.removedFields) out.removedFields = copy(change.removedFields);
-    return out;
-  });
-  const snapshot = { id, docChanges, docs: docs.map((doc) => decode(copy(doc))) };
+  const snapshot = decode(copy({ id, docChanges: changes, docs }));
   if (init) snapshot.type = 'init';
   return snapshot;
 }
