@@ -219,6 +219,7 @@ pub async fn serve(
         }
     };
     signal.abort();
+    state.realtime().shutdown();
     state.functions().shutdown().await;
     if let Err(err) = state.database().export_on_exit() {
         eprintln!("cloud-emulator: --export-on-exit failed: {err}");

@@ -8,6 +8,9 @@ use cloud_engine::store::DocStore;
 use cloud_engine::DbError;
 use serde_json::json;
 
+/// One change as `(_id, n before, n after)`.
+type Summary = (String, Option<i64>, Option<i64>);
+
 #[test]
 fn committed_writes_are_published_in_order_and_rollbacks_never() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +45,7 @@ fn committed_writes_are_published_in_order_and_rollbacks_never() {
         batches.iter().map(|b| b.seq).collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
-    let summary: Vec<Vec<(String, Option<i64>, Option<i64>)>> = batches
+    let summary: Vec<Vec<Summary>> = batches
         .iter()
         .map(|b| {
             b.changes

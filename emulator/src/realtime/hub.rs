@@ -24,6 +24,8 @@ use crate::database::{resolve_server_dates, DbError, DbResult, Matcher};
 pub const DETACHED_TTL: Duration = Duration::from_secs(60);
 /// Most watches on one socket.
 pub const MAX_WATCHES_PER_CONNECTION: usize = 5000;
+/// Most watch sessions on the server (attached or waiting for a resume).
+pub const MAX_SESSIONS: usize = 50_000;
 /// Largest `limit` of a watch (as `get()`'s largest page).
 pub const MAX_WATCH_LIMIT: u64 = 1000;
 
@@ -152,6 +154,8 @@ pub enum Command {
     Detach(u64),
     /// Reply with the number of live sessions (for tests and benchmarks).
     Stats(std::sync::mpsc::Sender<usize>),
+    /// The server stopped: end the thread (dropping every session and its handle on the store).
+    Shutdown,
 }
 
 /// A protocol error answered as an `ERROR` frame.
@@ -290,6 +294,7 @@ impl Dispatcher {
         let mut last_sweep = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(Command::Shutdown) => return,
                 Ok(command) => self.handle(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -338,6 +343,7 @@ impl Dispatcher {
             Command::Stats(reply) => {
                 let _ = reply.send(self.sessions.len());
             }
+            Command::Shutdown => {}
         }
     }
 
@@ -401,6 +407,12 @@ impl Dispatcher {
             return Err(WatchError::new(
                 "SYS_ERR",
                 format!("at most {MAX_WATCHES_PER_CONNECTION} watches per connection"),
+            ));
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            return Err(WatchError::new(
+                "SYS_ERR",
+                format!("at most {MAX_SESSIONS} watches on this emulator"),
             ));
         }
         let spec = self.spec(&request.user, &request.data)?;

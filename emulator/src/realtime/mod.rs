@@ -39,6 +39,8 @@ pub const WS_SIGN_TTL_SECS: u64 = 600;
 pub const MAX_CLIENT_FRAME_BYTES: usize = 1024 * 1024;
 /// Default bound of a socket's send queue (`--ws-send-queue-bytes`).
 pub const DEFAULT_SEND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// Most frames written to a socket before one flush.
+const WRITE_BATCH: usize = 256;
 /// How long a closing socket may take to send its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -87,6 +89,12 @@ impl Realtime {
             conn.close(CloseReason::Dropped);
         }
         connections.len()
+    }
+
+    /// Drops every socket and stops the dispatcher (when the server stops).
+    pub fn shutdown(&self) {
+        self.drop_connections();
+        self.command(Command::Shutdown);
     }
 
     /// Open sockets and live watch sessions (attached or waiting for a resume).
@@ -206,9 +214,24 @@ async fn serve_socket(state: AppState, socket: WebSocket) {
                 _ = writer_close.changed() => break,
                 frame = out_rx.recv() => {
                     let Some(frame) = frame else { break };
-                    let len = frame.len();
+                    // Write every frame already queued, then flush once: one commit seen by many
+                    // watches on this socket costs one write, not one per watch.
+                    let mut batch = vec![frame];
+                    while batch.len() < WRITE_BATCH {
+                        match out_rx.try_recv() {
+                            Ok(frame) => batch.push(frame),
+                            Err(_) => break,
+                        }
+                    }
+                    let len: usize = batch.iter().map(String::len).sum();
+                    let write = async {
+                        for frame in batch {
+                            sink.feed(Message::Text(frame.into())).await?;
+                        }
+                        sink.flush().await
+                    };
                     let sent = tokio::select! {
-                        sent = sink.send(Message::Text(frame.into())) => sent.is_ok(),
+                        sent = write => sent.is_ok(),
                         _ = writer_close.changed() => false,
                     };
                     writer_conn.sent(len);
