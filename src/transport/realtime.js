@@ -205,6 +205,8 @@ class Watcher {
     this.queryId = undefined; // set by INIT_EVENT; REBUILD_WATCH resumes with it
     this.pending = undefined; // requestId of the INIT_WATCH / REBUILD_WATCH awaiting its answer
     this.behind = 0; // CHECK_EVENT's currEvent when the server was ahead
+    this.waited = 0; // idle ticks without an answer to `pending`
+    this.retries = 0; // INIT_WATCH / REBUILD_WATCH resent for lack of an answer
     this.closed = false;
   }
 
@@ -212,6 +214,7 @@ class Watcher {
     const requestId_ = requestId();
     this.pending = requestId_;
     this.behind = 0;
+    this.waited = 0;
     const { env } = this.connection;
     const msgData = this.queryId
       ? { envId: env, collName: this.spec.collName, queryID: this.queryId, eventID: this.window.last }
@@ -219,8 +222,15 @@ class Watcher {
     return { watchId: this.watchId, requestId: requestId_, msgType: this.queryId ? 'REBUILD_WATCH' : 'INIT_WATCH', msgData };
   }
 
+  /** The frame of an idle tick, or `{ fail }` when INIT_WATCH / REBUILD_WATCH got no answer, even resent. */
   idleFrame() {
-    if (this.pending || !this.queryId) return null;
+    if (this.pending) {
+      if (++this.waited < 2) return null; // not yet a whole idle period without an answer
+      if (this.retries++ < 2) return this.startFrame();
+      const fail = this.queryId ? REBUILD_WATCH_FAIL : INIT_WATCH_FAIL;
+      return { fail: [fail, 'no answer from the server'] };
+    }
+    if (!this.queryId) return null;
     if (this.behind > this.window.last) return this.startFrame();
     const msgData = { queryID: this.queryId, eventID: this.window.last };
     return { watchId: this.watchId, requestId: requestId(), msgType: 'CHECK_LAST', msgData };
@@ -233,6 +243,7 @@ class Watcher {
     const answered = this.pending !== undefined && msg.requestId === this.pending;
     const rebuilding = answered && this.queryId !== undefined;
     if (answered) this.pending = undefined;
+    if (answered) this.retries = 0;
     if (msg.msgType === 'INIT_EVENT') {
       // A fresh start: the whole result again, as one `init` snapshot with id currEvent.
       this.queryId = data.queryID;
@@ -382,7 +393,10 @@ class Connection {
       for (const watcher of this.watchers) this.send(watcher.startFrame());
       return this.setTimer(IDLE_MS);
     }
-    const watcher = this.watchers.find((w) => w.watchId === msg.watchId);
+    // By watchId; an ERROR answering a watcher's INIT / REBUILD might carry only its requestId.
+    const watcher =
+      this.watchers.find((w) => w.watchId === msg.watchId) ||
+      this.watchers.find((w) => w.pending !== undefined && w.pending === msg.requestId);
     if (!watcher) {
       if (msg.msgType === 'ERROR' && SIGN_ERRORS.includes(data.code)) this.relogin('the realtime sign was refused');
       return;
@@ -439,11 +453,12 @@ class Connection {
     }
     this.quiet = true;
     this.send({ requestId: requestId(), msgType: 'PING', msgData: null });
-    for (const watcher of this.watchers) {
+    for (const watcher of this.watchers.slice()) {
       const frame = watcher.idleFrame();
-      if (frame) this.send(frame);
+      if (frame && frame.fail) this.end(watcher, ...frame.fail);
+      else if (frame) this.send(frame);
     }
-    this.setTimer(IDLE_MS);
+    if (this.phase === OPEN) this.setTimer(IDLE_MS);
   }
 }
 
