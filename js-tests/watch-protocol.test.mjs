@@ -234,6 +234,28 @@ test('a server ERROR ends the watcher with -402006; refused reconnects end it wi
   await lost.listener.close(); // already closed: a no-op
 });
 
+test('idle: PING and CHECK_LAST after 10 s; a CHECK_EVENT ahead of the client is caught up by REBUILD_WATCH', async () => {
+  const from = server.frames.length;
+  const w = collect(db.collection('idle'));
+  const init = await initWatch(from);
+  answerInit(init, 'q-idle', 4, []);
+  await w.until(() => w.snapshots.length === 1);
+  const ping = await server.frame((f) => f.msg.msgType === 'PING', { from, timeoutMs: 15000 });
+  assert.deepEqual(Object.keys(ping.msg), ['requestId', 'msgType', 'msgData']);
+  const check = (await server.frame((f) => f.msg.msgType === 'CHECK_LAST' && f.msg.watchId === init.watchId, { from, timeoutMs: 15000 })).msg;
+  assert.deepEqual(check.msgData, { queryID: 'q-idle', eventID: 4 });
+  // The server says it is at 6: events 5 and 6 never arrived, so the next idle tick asks for them.
+  const before = server.frames.length;
+  server.push({ watchId: init.watchId, requestId: check.requestId, msgType: 'CHECK_EVENT', msgData: { queryID: 'q-idle', currEvent: 6 } });
+  const rebuild = (await server.frame((f) => f.msg.msgType === 'REBUILD_WATCH', { from: before, timeoutMs: 15000 })).msg;
+  assert.equal(rebuild.msgData.eventID, 4);
+  const events = [ev(5, 'add', 'enqueue', 'p', { _id: 'p' }), ev(6, 'add', 'enqueue', 'q', { _id: 'q' })];
+  server.push({ watchId: init.watchId, requestId: rebuild.requestId, msgType: 'NEXT_EVENT', msgData: { queryID: 'q-idle', currEvent: 6, events } });
+  await w.until(() => w.snapshots.length === 3);
+  assert.deepEqual(w.snapshots.map((s) => s.id), [4, 5, 6]);
+  await w.listener.close();
+});
+
 test('watch() validates its options synchronously', () => {
   for (const options of [undefined, {}, { onChange() {} }, { onChange() {}, onError: 1 }]) {
     assert.throws(
