@@ -4,8 +4,14 @@
 // answered by REBUILD_WATCH, resume after a dropped socket with nothing lost or repeated, close(), and
 // onError after the retries. The Node runtime has no global WebSocket here: the `ws` package is found.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { cloud } from 'taro-cloud-wasm';
+import { JS_TESTS_DIR, REPO_ROOT, lastJsonLine } from './helpers/emulator.mjs';
 import { startRealtimeServer } from './helpers/realtime-server.mjs';
 
 const ENV = 'rt-env';
@@ -228,6 +234,28 @@ test('a server ERROR ends the watcher with -402006; refused reconnects end it wi
   await lost.listener.close(); // already closed: a no-op
 });
 
+test('idle: PING and CHECK_LAST after 10 s; a CHECK_EVENT ahead of the client is caught up by REBUILD_WATCH', async () => {
+  const from = server.frames.length;
+  const w = collect(db.collection('idle'));
+  const init = await initWatch(from);
+  answerInit(init, 'q-idle', 4, []);
+  await w.until(() => w.snapshots.length === 1);
+  const ping = await server.frame((f) => f.msg.msgType === 'PING', { from, timeoutMs: 15000 });
+  assert.deepEqual(Object.keys(ping.msg), ['requestId', 'msgType', 'msgData']);
+  const check = (await server.frame((f) => f.msg.msgType === 'CHECK_LAST' && f.msg.watchId === init.watchId, { from, timeoutMs: 15000 })).msg;
+  assert.deepEqual(check.msgData, { queryID: 'q-idle', eventID: 4 });
+  // The server says it is at 6: events 5 and 6 never arrived, so the next idle tick asks for them.
+  const before = server.frames.length;
+  server.push({ watchId: init.watchId, requestId: check.requestId, msgType: 'CHECK_EVENT', msgData: { queryID: 'q-idle', currEvent: 6 } });
+  const rebuild = (await server.frame((f) => f.msg.msgType === 'REBUILD_WATCH', { from: before, timeoutMs: 15000 })).msg;
+  assert.equal(rebuild.msgData.eventID, 4);
+  const events = [ev(5, 'add', 'enqueue', 'p', { _id: 'p' }), ev(6, 'add', 'enqueue', 'q', { _id: 'q' })];
+  server.push({ watchId: init.watchId, requestId: rebuild.requestId, msgType: 'NEXT_EVENT', msgData: { queryID: 'q-idle', currEvent: 6, events } });
+  await w.until(() => w.snapshots.length === 3);
+  assert.deepEqual(w.snapshots.map((s) => s.id), [4, 5, 6]);
+  await w.listener.close();
+});
+
 test('watch() validates its options synchronously', () => {
   for (const options of [undefined, {}, { onChange() {} }, { onChange() {}, onError: 1 }]) {
     assert.throws(
@@ -236,4 +264,59 @@ test('watch() validates its options synchronously', () => {
     );
   }
   assert.throws(() => db.collection('todos').doc('x').watch({}), (error) => error.errCode === -401003);
+});
+
+/** Runs an ES module in a fresh Node outside js-tests (where the `ws` package cannot be found). */
+function runElsewhere(source) {
+  const cwd = mkdtempSync(join(tmpdir(), 'watch-no-ws-'));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rmSync(cwd, { recursive: true, force: true });
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const PKG = pathToFileURL(join(REPO_ROOT, 'pkg', 'index.mjs')).href;
+const WS = pathToFileURL(join(JS_TESTS_DIR, 'node_modules', 'ws', 'wrapper.mjs')).href;
+
+test('Node without a WebSocket: onError -402012 says how to get one; init({ WebSocket }) is used when given', async () => {
+  assert.equal(typeof globalThis.WebSocket, 'undefined', 'this Node has no global WebSocket (else the test proves nothing)');
+  const missing = await runElsewhere(`
+    import { cloud } from ${JSON.stringify(PKG)};
+    cloud.init({ env: 'e', endpoint: ${JSON.stringify(server.url)}, persistence: 'none' });
+    cloud.database().collection('todos').watch({
+      onChange: () => console.log(JSON.stringify({ changed: true })),
+      onError: (e) => console.log(JSON.stringify({ errCode: e.errCode, errMsg: e.errMsg })),
+    });
+  `);
+  const error = lastJsonLine({ ...missing, stdout: missing.stdout });
+  assert.equal(error.errCode, -402012, missing.stderr);
+  assert.match(error.errMsg, /^collection\.watch:fail -402012 .*no WebSocket in this runtime: pass one to init\(\{ WebSocket \}\) or install the ws package/);
+
+  const from = server.frames.length;
+  const given = runElsewhere(`
+    import { cloud } from ${JSON.stringify(PKG)};
+    import { WebSocket } from ${JSON.stringify(WS)};
+    cloud.init({ env: 'e', endpoint: ${JSON.stringify(server.url)}, persistence: 'none', WebSocket });
+    const listener = cloud.database().collection('todos').watch({
+      onChange: async (snapshot) => {
+        console.log(JSON.stringify({ type: snapshot.type, id: snapshot.id }));
+        await listener.close();
+        process.exit(0);
+      },
+      onError: (e) => console.log(JSON.stringify({ errCode: e.errCode, errMsg: e.errMsg })),
+    });
+  `);
+  const init = await initWatch(from);
+  answerInit(init, 'q-given', 3, []);
+  const run = await given;
+  assert.deepEqual(lastJsonLine(run), { type: 'init', id: 3 }, run.stderr);
 });

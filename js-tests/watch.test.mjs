@@ -20,10 +20,10 @@ let functionsDir;
 let dbA;
 let dbB;
 
-async function admin(method, path, body) {
-  const res = await fetch(`${emulator.url}${path}`, {
+async function admin(method, path, body, target = { url: emulator?.url, token: adminToken }) {
+  const res = await fetch(`${target.url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', 'x-admin-token': adminToken },
+    headers: { 'content-type': 'application/json', 'x-admin-token': target.token },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = await res.json();
@@ -46,8 +46,7 @@ exports.main = async (event) => {
 };`,
   );
   emulator = await startEmulator({ functions: functionsDir });
-  for (let i = 0; i < 100 && !/admin token: \S+/.test(emulator.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
-  adminToken = /admin token: (\S+)/.exec(emulator.stderr())[1];
+  adminToken = await adminTokenOf(emulator);
   for (const [name, rules] of [
     ['todos', 'READONLY'],
     ['ranked', 'READONLY'],
@@ -70,6 +69,12 @@ after(async () => {
   await emulator?.stop();
   if (functionsDir) rmSync(functionsDir, { recursive: true, force: true });
 });
+
+/** The per-run admin token an emulator prints on stderr. */
+async function adminTokenOf(started) {
+  for (let i = 0; i < 100 && !/admin token: \S+/.test(started.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  return /admin token: (\S+)/.exec(started.stderr())[1];
+}
 
 /** A watcher collecting snapshots and errors; `until(predicate)` waits (bounded) for a condition. */
 function collect(target) {
@@ -238,4 +243,28 @@ test('close() stops the events; a second close() is a no-op', async () => {
   assert.equal(await w.listener.close(), undefined);
   const stats = await admin('GET', '/admin/v1/realtime/stats');
   assert.equal(stats.sessions, 0, 'no watch left on the server');
+});
+
+test('an access token that expired while watching is refreshed like any call when the socket has to come back', async () => {
+  const short = await startEmulator({ functions: functionsDir, tokenTtl: 2 });
+  try {
+    const target = { url: short.url, token: await adminTokenOf(short) };
+    await admin('POST', '/admin/v1/database/collections', { env: 'watch-ttl', name: 'todos', rules: 'READONLY' }, target);
+    const writer = new cloud.Cloud({ resourceEnv: 'watch-ttl', endpoint: short.url, persistence: 'none' });
+    const watcher = new cloud.Cloud({ resourceEnv: 'watch-ttl', endpoint: short.url, persistence: 'local' });
+    await writer.init();
+    await watcher.init();
+    const w = collect(watcher.database().collection('todos'));
+    await w.until(() => w.snapshots.length === 1, 'init');
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // both access tokens expire
+    // The socket goes away after the expiry: its new sign needs a valid token, i.e. a refresh.
+    assert.ok((await admin('POST', '/admin/v1/realtime/drop-connections', undefined, target)).dropped >= 1);
+    await writer.database().collection('todos').add({ data: { title: 'after expiry' } });
+    await w.until(() => w.snapshots.length === 2, 'the write after the expiry', 20000);
+    assert.equal(w.last().docChanges[0].doc.title, 'after expiry');
+    assert.deepEqual(w.snapshots.map((s) => s.id), [1, 2]);
+    await w.listener.close();
+  } finally {
+    await short.stop();
+  }
 });

@@ -17,11 +17,10 @@ use super::command::{self, ArgError, Internal};
 use super::convert::{self, ConvertError};
 use super::encode::{contains_update_command, encode_projection, encode_query, encode_update};
 use super::geo::{self, GeoError, Geometry, Kind, Position};
-use super::realtime::{self, RealtimeListener};
+use super::realtime::{self, Spec};
 use super::registry::Registered;
 use super::request::{self, Body, Order};
 use super::value::{to_json, EncodeError, Value};
-use super::watch::Spec;
 use crate::call_style;
 use crate::cloud::{CloudCore, Service};
 use crate::error::{CloudError, Failure};
@@ -628,7 +627,7 @@ fn start_watch(
     api: &'static str,
     options: &JsValue,
     spec: Spec,
-) -> Result<RealtimeListener, JsValue> {
+) -> Result<JsValue, JsValue> {
     let on_change = js::get(options, "onChange");
     let on_error = js::get(options, "onError");
     let (Some(on_change), Some(on_error)) = (
@@ -642,13 +641,7 @@ fn start_watch(
     };
     let session = db.session().map_err(|error| error.to_js())?;
     let session = session.map_err(|f| throw(api, f))?;
-    Ok(realtime::watch(
-        &session,
-        api,
-        spec,
-        on_change.clone(),
-        on_error.clone(),
-    ))
+    Ok(realtime::watch(&session, api, &spec, on_change, on_error))
 }
 
 /// `{ ...fields, errMsg: '<api>:ok' }`.
@@ -976,7 +969,7 @@ impl Query {
             9 => self.doc(first).map(Into::into),
             10 => self.add(first),
             11 => Ok(self.aggregate().into()),
-            12 => self.watch(first).map(Into::into),
+            12 => self.watch(first),
             _ => Err(unknown_method("collection", method)),
         }
     }
@@ -1077,7 +1070,7 @@ impl Query {
     }
 
     /// `watch({ onChange, onError })`: a live view of `where` / `orderBy` / `limit` (not `field`, as wx).
-    pub fn watch(&self, options: JsValue) -> Result<RealtimeListener, JsValue> {
+    pub fn watch(&self, options: JsValue) -> Result<JsValue, JsValue> {
         let spec = Spec {
             collection: self.state.collection.to_string(),
             query: self.state.query.as_deref().unwrap_or("{}").to_owned(),
@@ -1137,7 +1130,7 @@ impl DocumentReference {
             2 => self.set(options),
             3 => self.update(options),
             4 => self.remove(options),
-            5 => self.watch(options).map(Into::into),
+            5 => self.watch(options),
             _ => Err(unknown_method("document", method)),
         }
     }
@@ -1256,7 +1249,7 @@ impl DocumentReference {
     }
 
     /// `watch({ onChange, onError })` on this one document (`{ _id }`).
-    pub fn watch(&self, options: JsValue) -> Result<RealtimeListener, JsValue> {
+    pub fn watch(&self, options: JsValue) -> Result<JsValue, JsValue> {
         let spec = Spec {
             collection: self.collection.to_string(),
             query: request::id_query(&self.id_json),

@@ -3,16 +3,15 @@
 //!
 //! Pure core (native `cargo test`): [`value`] (the value model and its JSON writer), [`command`],
 //! [`geo`], [`encode`] (query/update encoding as the official SDK does it), [`request`] (action
-//! parameters in the SDK's key order) and [`watch`] (realtime frames, event ids, the snapshot window). Edge: `convert` (JsValue ↔ model, result decoding), `registry`
+//! parameters in the SDK's key order). Edge: `convert` (JsValue ↔ model, result decoding), `registry`
 //! (finding the Rust value behind an SDK object passed back from JS), `bindings` (the exported classes) and
-//! [`realtime`] (the socket per session and its watchers).
+//! [`realtime`] (`watch()`: the Rust edge of transport/realtime.js).
 
 pub mod command;
 pub mod encode;
 pub mod geo;
 pub mod request;
 pub mod value;
-pub mod watch;
 
 pub mod bindings;
 mod convert;

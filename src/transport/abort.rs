@@ -24,32 +24,25 @@ struct Listener {
     closure: Closure<dyn FnMut()>,
 }
 
+type BoxedCall<T> = Pin<Box<dyn Future<Output = Result<T, Failure>>>>;
+
 /// A future that resolves to `Err(Failure::Aborted)` as soon as `signal` fires.
-pub struct Abortable<F> {
-    inner: Option<Pin<Box<F>>>,
+///
+/// The inner future is boxed as a trait object so `poll` is compiled once per output type, not once per
+/// API (bench/size.mjs: five copies before).
+pub struct Abortable<T> {
+    inner: Option<BoxedCall<T>>,
     state: Rc<RefCell<State>>,
     listener: Option<Listener>,
 }
 
-impl<F: Future<Output = Result<T, Failure>>, T> Abortable<F> {
+impl<T> Abortable<T> {
     /// Wraps `inner`; with no signal (or a value that is not one) it is just `inner`.
-    pub fn new(inner: F, signal: Option<AbortSignal>) -> Self {
-        let state = Rc::new(RefCell::new(State::default()));
-        let listener = signal.map(|signal| {
-            state.borrow_mut().aborted = signal.aborted();
-            let closure = {
-                let state = state.clone();
-                Closure::<dyn FnMut()>::new(move || {
-                    let mut state = state.borrow_mut();
-                    state.aborted = true;
-                    if let Some(waker) = state.waker.take() {
-                        waker.wake();
-                    }
-                })
-            };
-            signal.add_event_listener("abort", closure.as_ref().unchecked_ref());
-            Listener { signal, closure }
-        });
+    pub fn new(
+        inner: impl Future<Output = Result<T, Failure>> + 'static,
+        signal: Option<AbortSignal>,
+    ) -> Self {
+        let (state, listener) = listen(signal);
         Abortable {
             inner: Some(Box::pin(inner)),
             state,
@@ -58,7 +51,27 @@ impl<F: Future<Output = Result<T, Failure>>, T> Abortable<F> {
     }
 }
 
-impl<F: Future<Output = Result<T, Failure>>, T> Future for Abortable<F> {
+fn listen(signal: Option<AbortSignal>) -> (Rc<RefCell<State>>, Option<Listener>) {
+    let state = Rc::new(RefCell::new(State::default()));
+    let listener = signal.map(|signal| {
+        state.borrow_mut().aborted = signal.aborted();
+        let closure = {
+            let state = state.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                let mut state = state.borrow_mut();
+                state.aborted = true;
+                if let Some(waker) = state.waker.take() {
+                    waker.wake();
+                }
+            })
+        };
+        signal.add_event_listener("abort", closure.as_ref().unchecked_ref());
+        Listener { signal, closure }
+    });
+    (state, listener)
+}
+
+impl<T> Future for Abortable<T> {
     type Output = Result<T, Failure>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -80,7 +93,7 @@ impl<F: Future<Output = Result<T, Failure>>, T> Future for Abortable<F> {
     }
 }
 
-impl<F> Drop for Abortable<F> {
+impl<T> Drop for Abortable<T> {
     fn drop(&mut self) {
         if let Some(listener) = self.listener.take() {
             listener

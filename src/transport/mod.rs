@@ -9,8 +9,6 @@ pub mod http;
 pub mod storage;
 #[cfg(feature = "storage")]
 pub mod transfer;
-#[cfg(feature = "database")]
-pub mod websocket;
 
 use std::cell::RefCell;
 use std::rc::Rc;
