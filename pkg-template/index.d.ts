@@ -42,7 +42,8 @@ export namespace cloud {
   }
 
   interface IInitConfig extends WebOptions {
-    env?: string | { database?: string; functions?: string; storage?: string };
+    /** One env for everything, or one per service (`container` is read by wx's runtime too). */
+    env?: string | { database?: string; functions?: string; storage?: string; container?: string };
     traceUser?: boolean;
   }
 
@@ -75,6 +76,55 @@ export namespace cloud {
     success?: (res: CallFunctionResult) => void;
     fail?: (err: CloudError) => void;
     complete?: (res: CallFunctionResult | CloudError) => void;
+  }
+
+  /**
+   * wx.request's methods (Taro's `keyof request.Method`). `TRACE` and `CONNECT` cannot be sent from a web
+   * page (`fetch` forbids them): the call then fails with -401002. Any case is accepted.
+   */
+  type CallContainerMethod = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+  interface CallContainerResult<R = any> {
+    /** The body: parsed when `dataType` is `'json'` (default) and it is JSON, else the text; an
+     *  `ArrayBuffer` with `responseType: 'arraybuffer'`. */
+    data: R;
+    /** The service's HTTP status: any status the service answers is a success (as `wx.request`). */
+    statusCode: number;
+    /** Response headers, names lowercased. */
+    header: Record<string, any>;
+    /** `Set-Cookie` values (Node; browsers never expose them, so `[]` there). */
+    cookies?: string[];
+    errMsg: string;
+  }
+
+  interface CallContainerParam<P = any, R = any> {
+    /** The path on the service, starting with `/` (a query may follow). */
+    path: string;
+    /** Default `'GET'`. */
+    method?: CallContainerMethod;
+    /** GET/HEAD: an object becomes the query (`k=v&…`), a string is appended as it is. Otherwise a string is
+     *  sent as it is, bytes as bytes, an object as JSON (or `k=v&…` with a form `content-type`). Text at most
+     *  100 KB, bytes at most 20 MB (wx cloud hosting's limits); larger fails with -401002. */
+    data?: P;
+    /** Must name the service in `X-WX-SERVICE` (as wx requires). `content-type` defaults to
+     *  `application/json`. `Referer` is refused (as in wx), and so is `Authorization`, which the CloudBase
+     *  gateway uses for the caller's token. */
+    header?: Record<string, any>;
+    /** Per-call timeout in milliseconds (default: the `init` timeout); fails with -501002. */
+    timeout?: number;
+    /** `'json'` (default) parses a JSON body; anything else gives the text. */
+    dataType?: 'json' | (string & {});
+    /** `'text'` (default) or `'arraybuffer'`. */
+    responseType?: 'text' | 'arraybuffer';
+    /** The env on the default `cloud` (instances use their `resourceEnv`, as in wx). */
+    config?: IConfig;
+    /** The service, as the wx web SDK also accepts it; `header['X-WX-SERVICE']` is the wx way. */
+    service?: string;
+    /** Aborts the call; it then fails with errCode -1, errMsg `cloud.callContainer:fail abort`. */
+    signal?: AbortSignal;
+    success?: (res: CallContainerResult<R>) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (res: CallContainerResult<R> | CloudError) => void;
   }
 
   /** `onProgressUpdate` events of an upload (`progress` is a whole percent, 0-100). */
@@ -477,6 +527,13 @@ export interface Cloud {
   getTempFileURL(param: RQ<cloud.GetTempFileURLParam>): Promise<cloud.GetTempFileURLResult>;
   deleteFile(param: OQ<cloud.DeleteFileParam>): void;
   deleteFile(param: RQ<cloud.DeleteFileParam>): Promise<cloud.DeleteFileResult>;
+  /**
+   * Calls a container service (WeChat cloud hosting / CloudBase Run) through the CloudBase gateway:
+   * `{method} {gateway}/v1/cloudrun/{service}{path}`. Gateway failures fail: unknown service -501000,
+   * service unreachable -501001, timeout -501002; any HTTP answer of the service is a success.
+   */
+  callContainer<R = any, P = any>(param: OQ<cloud.CallContainerParam<P, R>>): void;
+  callContainer<R = any, P = any>(param: RQ<cloud.CallContainerParam<P, R>>): Promise<cloud.CallContainerResult<R>>;
   /** The database; `config.env` must be a string when given (throws -401003 otherwise). */
   database(config?: { env?: string }): DB.Database;
 }

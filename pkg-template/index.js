@@ -27,8 +27,8 @@ CloudID.prototype.toJSON = CloudID.prototype.toString = function () {
 
 // The JS face of one Cloud; closures keep the handle alive exactly as long as this object
 // (the wasm side is freed by the glue's FinalizationRegistry: wasm-bindgen --weak-refs).
-// Storage and database methods exist only when the wasm was built with those features.
-const OPTIONAL_METHODS = ['uploadFile', 'downloadFile', 'getTempFileURL', 'deleteFile', 'database'];
+// Storage, database and callContainer methods exist only when the wasm was built with those features.
+const OPTIONAL_METHODS = ['uploadFile', 'downloadFile', 'getTempFileURL', 'deleteFile', 'database', 'callContainer'];
 function expose(handle) {
   const face = {
     init: (config) => handle.init(config),

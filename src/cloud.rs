@@ -20,6 +20,8 @@ pub enum Service {
     Functions,
     Storage,
     Database,
+    /// `callContainer`: wx's runtime reads an object-form env's `container` key (not documented there).
+    Container,
 }
 
 /// `init`'s `env`: absent, one env for everything, or one per service.
@@ -32,6 +34,7 @@ pub enum EnvConfig {
         functions: Option<String>,
         storage: Option<String>,
         database: Option<String>,
+        container: Option<String>,
     },
 }
 
@@ -107,10 +110,12 @@ pub fn resolve_env(
             functions,
             storage,
             database,
+            container,
         } => match service {
             Service::Functions => functions.clone(),
             Service::Storage => storage.clone(),
             Service::Database => database.clone(),
+            Service::Container => container.clone(),
         },
     }
 }
@@ -180,6 +185,7 @@ impl CloudCore {
                         functions: js::get_string(&env, "functions"),
                         storage: js::get_string(&env, "storage"),
                         database: js::get_string(&env, "database"),
+                        container: js::get_string(&env, "container"),
                     }
                 } else {
                     EnvConfig::Unset
@@ -271,6 +277,7 @@ mod tests {
             functions: Some("f".into()),
             storage: Some("s".into()),
             database: None,
+            container: Some("c".into()),
         };
         assert_eq!(
             resolve_env(None, &init, Service::Functions, None),
@@ -281,6 +288,10 @@ mod tests {
             Some("s".into())
         );
         assert_eq!(resolve_env(None, &init, Service::Database, None), None);
+        assert_eq!(
+            resolve_env(None, &init, Service::Container, None),
+            Some("c".into())
+        );
     }
 
     #[test]

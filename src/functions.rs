@@ -69,7 +69,8 @@ impl Arg {
     }
 }
 
-fn type_error(field: &str, expected: &str, got: &Arg) -> Failure {
+/// A -401003 `parameter.<field> should be <expected> instead of <type>;`.
+pub(crate) fn type_error(field: &str, expected: &str, got: &Arg) -> Failure {
     Failure::type_error(format!(
         "parameter.{field} should be {expected} instead of {};",
         got.type_name()
@@ -107,19 +108,20 @@ pub fn check_data_size(request_data: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The fields of `callFunction` options.
-struct CallOptions {
+/// The fields of `callFunction` options (`callContainer` reads its `config.env`, `signal` and callbacks
+/// the same way).
+pub(crate) struct CallOptions {
     name: JsValue,
     data: JsValue,
-    config_env: JsValue,
-    signal: JsValue,
-    callbacks: Option<Callbacks>,
+    pub(crate) config_env: JsValue,
+    pub(crate) signal: JsValue,
+    pub(crate) callbacks: Option<Callbacks>,
 }
 
 impl CallOptions {
     /// Reads every field in one crossing into JS (a `Reflect.get` per field was a measurable share
     /// of a call); field by field when a getter throws (a throwing getter reads as `undefined`).
-    fn read(options: &JsValue) -> Self {
+    pub(crate) fn read(options: &JsValue) -> Self {
         let Ok(fields) = read_call_options(options) else {
             let config = js::get(options, "config");
             return CallOptions {

@@ -6,6 +6,8 @@
 
 mod call_style;
 mod cloud;
+#[cfg(feature = "container")]
+mod container;
 #[cfg(feature = "database")]
 mod database;
 mod error;
@@ -100,5 +102,15 @@ impl CloudHandle {
     #[wasm_bindgen(js_name = deleteFile)]
     pub fn delete_file(&self, options: JsValue) -> Result<JsValue, JsValue> {
         storage::delete_file(&self.0, options).map_err(|error| error.to_js())
+    }
+}
+
+#[cfg(feature = "container")]
+#[wasm_bindgen]
+impl CloudHandle {
+    /// `callContainer(options)`: a Promise, or `undefined` with callbacks.
+    #[wasm_bindgen(js_name = callContainer)]
+    pub fn call_container(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        container::call_container(&self.0, options).map_err(|error| error.to_js())
     }
 }

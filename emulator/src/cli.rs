@@ -9,10 +9,12 @@ use tokio::process::Command as ChildCommand;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::{Config, DEFAULT_TOKEN_TTL_SECS};
+use crate::container::{parse_container_arg, ContainerTarget};
 use crate::security::validate_origin;
 use crate::server::{start, RunningServer};
 use crate::storage::rules::parse_rule_arg;
 use crate::storage::{DEFAULT_MAX_UPLOAD_BYTES, RULES_FILE};
+use cloud_protocol::limits::CONTAINER_TIMEOUT_SECS;
 
 /// A local server speaking the CloudBase web protocol (functions, auth, hosting).
 #[derive(Debug, Parser)]
@@ -77,12 +79,26 @@ struct ServerArgs {
     /// Write the database to DIR/database/ in the --import layout on clean shutdown (needs --env).
     #[arg(long = "export-on-exit", value_name = "DIR")]
     export_on_exit: Option<PathBuf>,
+    /// A service for callContainer, NAME=URL (repeatable): /v1/cloudrun/NAME/PATH is proxied to URL/PATH,
+    /// e.g. --container api=http://127.0.0.1:3000 (your own service, started as you usually start it).
+    #[arg(long = "container", value_name = "NAME=URL", value_parser = parse_container_arg)]
+    containers: Vec<(String, ContainerTarget)>,
+    /// How long callContainer waits for a service's response headers, in seconds.
+    #[arg(long = "container-timeout", value_name = "SECS", default_value_t = CONTAINER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    container_timeout: u64,
 }
 
 impl ServerArgs {
     fn into_config(self) -> Result<Config, String> {
         for origin in &self.allow_origins {
             validate_origin(origin)?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (name, _) in &self.containers {
+            if !names.insert(name) {
+                return Err(format!("--container {name}=… is given twice"));
+            }
         }
         if (self.import.is_some() || self.export_on_exit.is_some()) && self.env.is_none() {
             return Err(
@@ -105,6 +121,8 @@ impl ServerArgs {
             admin_token: crate::config::new_admin_token(),
             import_dir: self.import,
             export_on_exit: self.export_on_exit,
+            containers: self.containers.into_iter().collect(),
+            container_timeout_secs: self.container_timeout,
         })
     }
 }
@@ -170,6 +188,9 @@ fn describe_start(config: &Config, server: &RunningServer) {
             .join(crate::database::store::DATABASE_FILE)
             .display()
     );
+    for line in crate::container::describe(&config.containers) {
+        eprintln!("{line}");
+    }
     eprintln!("admin token: {}", config.admin_token);
     match &config.env {
         Some(env) => eprintln!("cloud-emulator: env {env} only"),

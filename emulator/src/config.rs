@@ -1,8 +1,9 @@
 //! Everything the server needs to know at start, filled by the CLI or by a test.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::container::ContainerTarget;
 use crate::storage::{StorageRule, DEFAULT_MAX_UPLOAD_BYTES, UPLOAD_GRANT_TTL_SECS};
 
 /// Default lifetime of an access token, in seconds (as in CloudBase: 2 hours).
@@ -47,6 +48,10 @@ pub struct Config {
     pub import_dir: Option<PathBuf>,
     /// `--export-on-exit DIR`: write `DIR/database/` on clean shutdown.
     pub export_on_exit: Option<PathBuf>,
+    /// `--container NAME=URL`: the services `callContainer` reaches through `/v1/cloudrun/NAME/…`.
+    pub containers: BTreeMap<String, ContainerTarget>,
+    /// `--container-timeout`: how long the gateway waits for a service's response headers, in seconds.
+    pub container_timeout_secs: u64,
 }
 
 impl Config {
@@ -67,6 +72,8 @@ impl Config {
             admin_token: new_admin_token(),
             import_dir: None,
             export_on_exit: None,
+            containers: BTreeMap::new(),
+            container_timeout_secs: cloud_protocol::limits::CONTAINER_TIMEOUT_SECS,
         }
     }
 }

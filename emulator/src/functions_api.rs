@@ -101,7 +101,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The caller's `x-request-id` when it is a sane id (the 3.x SDK reports its own), else a fresh one.
-fn gateway_request_id(headers: &HeaderMap) -> String {
+pub(crate) fn gateway_request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())

@@ -23,7 +23,8 @@ const ALLOWED_HEADERS: &[&str] = &[
     "x-device-id",
     "authorization",
 ];
-const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
+// PATCH and HEAD: callContainer passes any method through to a service.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Response headers a page may read.
 // Storage responses add ETag, Content-Range and friends: a page on another loopback port must be able
 // to read them from fetch() (Range requests, cache validation).
@@ -198,6 +199,17 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
         return next.run(request).await;
     };
     let origin_text = origin.to_str().unwrap_or("");
+    // A container service's response headers are the service's business: a page may read them all
+    // (`*` works for the credential-less fetches the SDK makes).
+    let exposed = if request
+        .uri()
+        .path()
+        .starts_with(crate::container::ROUTE_PREFIX)
+    {
+        "*"
+    } else {
+        EXPOSED_HEADERS
+    };
     let preflight = request.method() == Method::OPTIONS
         && request
             .headers()
@@ -236,7 +248,7 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(EXPOSED_HEADERS),
+        HeaderValue::from_static(exposed),
     );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     response

@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::Router;
 use cloud_protocol::codes;
 use tokio::net::TcpListener;
@@ -24,7 +25,7 @@ use crate::database::Database;
 use crate::error::{json_response, new_request_id, ApiError};
 use crate::functions::FunctionsRuntime;
 use crate::storage::Storage;
-use crate::{auth, functions_api, secret, security, storage, web};
+use crate::{auth, container, functions_api, secret, security, storage, web};
 
 /// How long a stopping server waits for open requests before it stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -150,13 +151,15 @@ async fn not_found(request: Request) -> Response {
     json_response(StatusCode::NOT_FOUND, &body)
 }
 
-/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/storages/*`, `/cos/*` (objects),
+/// The complete router: `/web`, `/auth/v1/*`, `/v1/functions/*`, `/v1/cloudrun/*` (callContainer),
+/// `/v1/storages/*`, `/cos/*` (objects),
 /// static hosting, with CORS and the Host check around everything.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/web", post(web::web))
         .merge(auth::oauth::routes())
         .merge(functions_api::routes())
+        .merge(container::routes(&state))
         .merge(storage::routes())
         .merge(crate::database::admin::routes());
     app = match &state.config().hosting_dir {
@@ -192,6 +195,11 @@ pub async fn serve(
     });
     let mut graceful_rx = stopping_rx.clone();
     let mut grace_rx = stopping_rx;
+    // No Nagle delay: a streamed response (callContainer's proxy, downloads) is written as headers, then
+    // body chunks; with Nagle the second write waits for the client's delayed ACK (~40 ms per call).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
         let _ = graceful_rx.wait_for(|stopping| *stopping).await;
     });

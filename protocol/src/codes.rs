@@ -51,4 +51,8 @@ string_codes!(
     FUNCTIONS_PERMISSION_DENIED,
     FUNCTION_INVOCATION_FAILED,
     FUNCTION_TIME_LIMIT_EXCEEDED,
+    // The cloudrun gateway's own codes (docs.cloudbase.net/http-api/cloudrun, error-code/service).
+    SERVICE_NOT_FOUND,
+    SERVICE_TIMEOUT,
+    BAD_GATEWAY,
 );

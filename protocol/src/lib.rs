@@ -25,6 +25,12 @@ pub fn default_endpoint(env: &str, region: &str) -> String {
     format!("https://{env}.{region}.tcb-api.tencentcloudapi.com")
 }
 
+/// The CloudBase HTTP API gateway of an env (`/v1/cloudrun/…` for callContainer), used when `init` names
+/// no `endpoint` (@cloudbase/js-sdk 3.x `setGatewayEndPointWithEnv`).
+pub fn default_gateway_endpoint(env: &str) -> String {
+    format!("https://{env}.api.tcloudbasegateway.com")
+}
+
 /// The numeric `errCode`s that the SDK itself produces (as opposed to ones mapped from a server string code).
 pub mod errcode {
     /// Generic failure: a thrown error, an abort.
@@ -107,8 +113,9 @@ pub fn describe(err_code: i32) -> &'static str {
 pub fn err_code_for(code: &str) -> i32 {
     use codes::*;
     match code {
-        SYS_ERR => -501001,
-        SERVER_TIMEOUT => -501002,
+        // BAD_GATEWAY: the gateway could not reach the container service (refused, reset).
+        SYS_ERR | BAD_GATEWAY => -501001,
+        SERVER_TIMEOUT | SERVICE_TIMEOUT => -501002,
         EXCEED_REQUEST_LIMIT | EXCEED_RATELIMIT => -501003,
         EXCEED_CONCURRENT_REQUEST_LIMIT => -501004,
         INVALID_ENV | "INVALIID_ENV" => -501005,
@@ -119,7 +126,7 @@ pub fn err_code_for(code: &str) -> i32 {
         INVALID_ACTION => -501012,
         EXCEED_REQUEST_SIZE_LIMIT => -501013,
         PERMISSION_DENIED | EXCEED_AUTHORITY | ACTION_FORBIDDEN => -501023,
-        FUNCTION_NOT_FOUND | RESOURCE_NOT_FOUND => -501000,
+        FUNCTION_NOT_FOUND | RESOURCE_NOT_FOUND | SERVICE_NOT_FOUND => -501000,
         DATABASE_REQUEST_FAILED => -502001,
         DATABASE_INVALID_OPERRATOR => -502002,
         DATABASE_PERMISSION_DENIED => -502003,
@@ -183,6 +190,9 @@ mod tests {
         assert_eq!(err_code_for(codes::FUNCTION_NOT_FOUND), -501000);
         assert_eq!(err_code_for(codes::STORAGE_FILE_NONEXIST), -503003);
         assert_eq!(err_code_for("SOMETHING_NEW"), -501001);
+        assert_eq!(err_code_for(codes::SERVICE_NOT_FOUND), -501000);
+        assert_eq!(err_code_for(codes::SERVICE_TIMEOUT), -501002);
+        assert_eq!(err_code_for(codes::BAD_GATEWAY), -501001);
     }
 
     #[test]

@@ -1,0 +1,356 @@
+//! `callContainer` (api-surface.md §2.6, protocol.md §9): `{METHOD} {gateway}/v1/cloudrun/{service}{path}`
+//! with the session's Bearer token, as the CloudBase HTTP API gateway (and @cloudbase/js-sdk 3.x
+//! `callContainer`) expects.
+//!
+//! wx's parameters are checked before any I/O, in the JS helper below: they are JS values that only
+//! pass through to `fetch` (header names and values, the body as a string or bytes, the query), and
+//! checking them in Rust cost ~7 KB of wasm for what is ~1 KB of JS (bench/size.mjs). Rust keeps the
+//! flow: env and session, token renewal, timeout and abort, and telling a gateway failure from the
+//! service's own answer. Any HTTP answer of the service is a success whatever its status (as
+//! `wx.request`); the gateway's failures ([`is_gateway_code`]) and local ones (timeout, abort,
+//! network) fail with `cloud.callContainer:fail …`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use cloud_protocol::{codes, default_endpoint, default_gateway_endpoint, limits, DEFAULT_REGION};
+use js_sys::Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::call_style;
+use crate::cloud::{CloudCore, Service};
+use crate::error::{CloudError, Failure};
+use crate::functions::{type_error, Arg, CallOptions};
+use crate::js::{self, AbortController, AbortSignal};
+use crate::transport::auth::Session;
+use crate::transport::http::AbortGuard;
+
+/// The API name in `errMsg`.
+pub const API: &str = "cloud.callContainer";
+
+/// Whether an error body's `code` is the gateway's own (the call never reached the service) rather
+/// than something the service answered: the cloudrun codes (`SERVICE_*`, `BAD_GATEWAY`,
+/// docs.cloudbase.net/http-api/cloudrun) and the gateway's token, env and size checks.
+pub fn is_gateway_code(code: &str) -> bool {
+    code.starts_with("SERVICE_")
+        || [
+            codes::BAD_GATEWAY,
+            codes::CHECK_LOGIN_FAILED,
+            codes::ACCESS_TOKEN_EXPIRED,
+            codes::INVALID_ENV,
+            codes::EXCEED_REQUEST_SIZE_LIMIT,
+            codes::INVALID_REQUEST_SOURCE,
+            codes::PERMISSION_DENIED,
+        ]
+        .contains(&code)
+}
+
+/// The gateway of the session's endpoint: the configured `endpoint` (a cloud-emulator serves every
+/// protocol on one port) or, with none, `https://{env}.api.tcloudbasegateway.com`.
+fn gateway_base(session: &Session) -> String {
+    let region = session.region.as_deref().unwrap_or(DEFAULT_REGION);
+    if session.base_url == default_endpoint(&session.env, region) {
+        default_gateway_endpoint(&session.env)
+    } else {
+        session.base_url.clone()
+    }
+}
+
+// `prepareContainerCall(options, textLimit, binaryLimit, sdkVersion)` checks wx's parameters and returns
+// `[errCode, detail]` for the first bad one, else `[service + path + query, method, header lines, body,
+// timeout, responseType is arraybuffer, dataType is json]`:
+// - `path` a string starting with '/'; `method` GET (default), POST, PUT, DELETE, HEAD, OPTIONS or PATCH
+//   (TRACE and CONNECT: fetch cannot send them); `header` a plain object without Referer (wx) or
+//   Authorization (the gateway's), the service from `X-WX-SERVICE` (any case) or the web SDK's
+//   `service`, `content-type: application/json` unless given; `timeout` > 0 ms; `dataType` a string
+//   ('json' parses a JSON body); `responseType` 'text' or 'arraybuffer'.
+// - `data` as wx.request sends it: for GET and HEAD the query (an object as `k=v&…`, a string as it
+//   is); otherwise bytes (ArrayBuffer or a view) as they are, a string as it is, an object as JSON, or
+//   as `k=v&…` under a form content-type; text at most `textLimit` UTF-8 bytes, bytes `binaryLimit`.
+// `fetchContainer` sends it with the Bearer token and the controller's signal (aborted too by the
+// caller's `signal`), and resolves to `[{ data, statusCode, header, cookies, errMsg }, error body]`,
+// the error body being the parsed JSON of a >= 400 JSON answer (the gateway's errors look like that).
+#[wasm_bindgen(
+    inline_js = r#"const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'];
+const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const form = (data) => Object.keys(data).map((k) => {
+  const v = data[k];
+  return encodeURIComponent(k) + '=' + encodeURIComponent(v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
+}).join('&');
+export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
+  const bad = (detail) => [-401002, detail];
+  const type = (field, expected, v) => [-401003, 'parameter.' + field + ' should be ' + expected + ' instead of ' + kind(v) + ';'];
+  const path = o.path;
+  if (typeof path !== 'string') return type('path', 'string', path);
+  if (path[0] !== '/' || path.includes('#')) return bad("parameter.path should start with '/' and have no '#';");
+  let method = o.method == null ? 'GET' : o.method;
+  if (typeof method !== 'string') return type('method', 'string', method);
+  method = method.toUpperCase();
+  if (!METHODS.includes(method)) return bad('parameter.method ' + method + ' is not supported on the web (one of ' + METHODS.join(', ') + ');');
+  const header = o.header == null ? {} : o.header;
+  if (typeof header !== 'object' || Array.isArray(header)) return type('header', 'object', header);
+  let service = typeof o.service === 'string' ? o.service : '';
+  let contentType = '';
+  let lines = 'x-sdk-version\n' + sdkVersion + '\n';
+  for (const name of Object.keys(header)) {
+    if (header[name] == null) continue;
+    const value = String(header[name]);
+    const lower = name.toLowerCase();
+    if (!/^[-!#$%&'*+.^_`|~0-9a-z]+$/.test(lower) || /[\r\n\0]/.test(value)) return bad("parameter.header '" + name + "' is not a valid header;");
+    if (lower === 'referer') return bad('parameter.header cannot set Referer;');
+    if (lower === 'authorization') return bad('parameter.header cannot set Authorization: on the web the CloudBase gateway authenticates with it; send your own credentials in another header;');
+    if (lower === 'x-wx-service') {
+      service = service || value;
+      continue;
+    }
+    if (lower === 'content-type') contentType = value;
+    lines += name + '\n' + value + '\n';
+  }
+  if (!service) return bad("parameter.header['X-WX-SERVICE'] is required: the name of the container service;");
+  if (!/^[-\w]{1,64}$/.test(service)) return bad("parameter.header['X-WX-SERVICE'] '" + service + "' is not a service name (letters, digits, '-', '_');");
+  if (!contentType) lines += 'content-type\n' + (contentType = 'application/json') + '\n';
+  const timeout = o.timeout;
+  if (timeout != null && typeof timeout !== 'number') return type('timeout', 'number', timeout);
+  if (timeout != null && !(timeout >= 1)) return bad('parameter.timeout should be a positive number of milliseconds;');
+  const dataType = o.dataType == null ? 'json' : o.dataType;
+  if (typeof dataType !== 'string') return type('dataType', 'string', dataType);
+  const responseType = o.responseType == null ? 'text' : o.responseType;
+  if (responseType !== 'text' && responseType !== 'arraybuffer') {
+    return typeof responseType === 'string'
+      ? bad("parameter.responseType should be 'text' or 'arraybuffer' instead of " + responseType + ';')
+      : type('responseType', 'string', responseType);
+  }
+  let data = o.data;
+  let query = '';
+  const binary = data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+  if (data == null) data = undefined;
+  else if (method === 'GET' || method === 'HEAD') {
+    if (typeof data === 'string') query = data;
+    else if (typeof data === 'object' && !binary && !Array.isArray(data)) query = form(data);
+    else return type('data', 'an object or a string for GET and HEAD', data);
+    data = undefined;
+  } else if (binary) {
+    if (data.byteLength > binaryLimit) return bad('callContainer binary data size must be less than ' + binaryLimit / 1024 + ' KB');
+  } else {
+    if (typeof data !== 'string') {
+      data = typeof data === 'object' && /^application\/x-www-form-urlencoded/i.test(contentType) ? form(data) : JSON.stringify(data);
+      if (typeof data !== 'string') return type('data', 'an object, a string or an ArrayBuffer', o.data);
+    }
+    if (data.length > textLimit || new TextEncoder().encode(data).length > textLimit) {
+      return bad('callContainer text data size must be less than ' + textLimit / 1024 + ' KB');
+    }
+  }
+  const url = service + path + (query ? (path.includes('?') ? '&' : '?') + query : '');
+  return [url, method, lines, data, timeout, responseType === 'arraybuffer', dataType === 'json'];
+}
+export function fetchContainer(base, call, authorization, controller, signal, errMsg) {
+  const headers = { authorization };
+  const lines = call[2].split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) headers[lines[i]] = lines[i + 1];
+  const arraybuffer = call[5];
+  const abort = () => controller.abort();
+  if (signal) {
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort);
+  }
+  const done = () => signal && signal.removeEventListener('abort', abort);
+  return fetch(base + '/v1/cloudrun/' + call[0], { method: call[1], headers, body: call[3], signal: controller.signal }).then((r) => {
+    const header = {};
+    r.headers.forEach((value, name) => { header[name] = value; });
+    const cookies = typeof r.headers.getSetCookie === 'function' ? r.headers.getSetCookie() : [];
+    return (arraybuffer ? r.arrayBuffer() : r.text()).then((data) => {
+      let error;
+      if (r.status >= 400 && /json/i.test(r.headers.get('content-type') || '')) {
+        try { error = JSON.parse(arraybuffer ? new TextDecoder().decode(data) : data); } catch (_) {}
+      }
+      if (call[6] && !arraybuffer && data !== '') {
+        try { data = JSON.parse(data); } catch (_) {}
+      }
+      done();
+      return [{ data, statusCode: r.status, header, cookies, errMsg }, error];
+    });
+  }).catch((error) => {
+    done();
+    throw error;
+  });
+}"#
+)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = prepareContainerCall)]
+    fn prepare_container_call(
+        options: &JsValue,
+        text_limit: u32,
+        binary_limit: u32,
+        sdk_version: &str,
+    ) -> Result<Array, JsValue>;
+
+    #[wasm_bindgen(catch, js_name = fetchContainer)]
+    fn fetch_container(
+        base: &str,
+        call: &Array,
+        authorization: &str,
+        controller: &AbortController,
+        signal: &JsValue,
+        err_msg: &str,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The call as the storage APIs box theirs (one shared `dispatch_with` in the wasm).
+type Call = Pin<Box<dyn Future<Output = Result<JsValue, CloudError>>>>;
+
+/// `cloud.callContainer(options)`: throws synchronously when not initialised or when `options` is not
+/// an object; everything else is delivered through the callbacks or the returned Promise.
+pub fn call_container(cloud: &CloudCore, options: JsValue) -> Result<JsValue, CloudError> {
+    let fields = CallOptions::read(&options);
+    let config_env = Arg::of(&fields.config_env);
+    let per_call_env = match (&config_env, cloud.is_default()) {
+        (Arg::Str(env), true) => Some(env.as_str()),
+        _ => None,
+    };
+    let session = cloud.session(Service::Container, per_call_env)?;
+    if !options.is_object() || Array::is_array(&options) {
+        return Err(type_error("options", "object", &Arg::of(&options)).into_error(API));
+    }
+    let prepared = match config_env {
+        Arg::Undefined | Arg::Null | Arg::Str(_) => prepare(&options),
+        other => Err(type_error("config.env", "string", &other)),
+    };
+    let signal = fields.signal;
+    let call: Call = Box::pin(async move {
+        let (session, call) = prepared
+            .and_then(|call| Ok((session?, call)))
+            .map_err(|failure| failure.into_error(API))?;
+        send(session, call, signal)
+            .await
+            .map_err(|failure| failure.into_error(API))
+    });
+    Ok(call_style::dispatch_with(API, fields.callbacks, call))
+}
+
+/// The checked call, or the first parameter error (see `prepareContainerCall`).
+fn prepare(options: &JsValue) -> Result<Array, Failure> {
+    let call = prepare_container_call(
+        options,
+        limits::CONTAINER_MAX_TEXT_REQUEST_BYTES as u32,
+        limits::CONTAINER_MAX_REQUEST_BYTES as u32,
+        crate::transport::SDK_VERSION_HEADER.1,
+    )
+    .map_err(|error| Failure::type_error(crate::transport::http::describe_js_error(&error)))?;
+    match call.get(0).as_f64() {
+        Some(err_code) => Err(Failure::Local {
+            err_code: err_code as i32,
+            detail: call.get(1).as_string().unwrap_or_default(),
+        }),
+        None => Ok(call),
+    }
+}
+
+/// Sends the call; renews a rejected token and sends again, once. The caller's `signal` aborts the
+/// fetch (a call aborted during sign-in stops as soon as the fetch would start).
+async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsValue, Failure> {
+    let base = gateway_base(&session);
+    let timeout_ms = call
+        .get(4)
+        .as_f64()
+        .map_or(session.timeout_ms, |ms| ms.min(f64::from(u32::MAX)) as u32);
+    let signal = signal.dyn_into::<AbortSignal>().ok();
+    let signal_value = signal
+        .as_ref()
+        .map_or(JsValue::UNDEFINED, |signal| signal.into());
+    let err_msg = cloud_protocol::ok_message(API);
+    let mut retried = false;
+    loop {
+        let token = session.access_token().await?;
+        let mut guard = AbortGuard::new(timeout_ms);
+        let aborted = |error: &JsValue, guard: &AbortGuard| match &signal {
+            Some(signal) if signal.aborted() => Failure::Aborted,
+            _ => guard.failure(error),
+        };
+        let promise = fetch_container(
+            &base,
+            &call,
+            &format!("Bearer {token}"),
+            guard.controller(),
+            &signal_value,
+            &err_msg,
+        )
+        .map_err(|error| aborted(&error, &guard))?;
+        let outcome = JsFuture::from(promise)
+            .await
+            .map_err(|error| aborted(&error, &guard))?;
+        guard.finish();
+        let outcome: Array = outcome.unchecked_into();
+        let error = outcome.get(1);
+        let Some(code) = js::get_string(&error, "code").filter(|code| is_gateway_code(code)) else {
+            return Ok(outcome.get(0));
+        };
+        let expired = code == codes::ACCESS_TOKEN_EXPIRED;
+        if !retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
+            session.invalidate(&token, expired);
+            retried = true;
+            continue;
+        }
+        return Err(Failure::Server {
+            code,
+            message: js::get_string(&error, "message").unwrap_or_default(),
+            request_id: js::get_string(&error, "requestId"),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_codes_are_told_apart_from_service_answers() {
+        for code in [
+            "SERVICE_NOT_FOUND",
+            "SERVICE_TIMEOUT",
+            "BAD_GATEWAY",
+            "ACCESS_TOKEN_EXPIRED",
+        ] {
+            assert!(is_gateway_code(code), "{code}");
+        }
+        for code in ["NOT_FOUND", "INVALID_PARAM", "", "service_timeout"] {
+            assert!(!is_gateway_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn gateway_failures_render_as_wx_errors() {
+        let cases = [
+            (
+                "SERVICE_NOT_FOUND",
+                -501000,
+                "cloud.callContainer:fail -501000 service \"x\" not found",
+            ),
+            (
+                "SERVICE_TIMEOUT",
+                -501002,
+                "cloud.callContainer:fail -501002 resource server timeout. service \"x\" not found",
+            ),
+            (
+                "BAD_GATEWAY",
+                -501001,
+                "cloud.callContainer:fail -501001 resource system error. service \"x\" not found",
+            ),
+        ];
+        for (code, err_code, err_msg) in cases {
+            let error = Failure::Server {
+                code: code.into(),
+                message: "service \"x\" not found".into(),
+                request_id: Some("r".into()),
+            }
+            .into_error(API);
+            assert_eq!(
+                (error.err_code, error.err_msg.as_str()),
+                (err_code, err_msg)
+            );
+            assert_eq!(error.request_id.as_deref(), Some("r"));
+        }
+    }
+}
