@@ -22,8 +22,12 @@ function taroObject(candidate) {
   return candidate;
 }
 
-/** Sets `taro.cloud` unless it already holds a cloud (ours, or a real wx.cloud); `taro`'s cloud afterwards. */
-export function register(taro = taroObject(taroModule)) {
+/**
+ * Sets `taro.cloud` (default: the `@tarojs/taro` import; a module namespace is unwrapped) unless it already holds
+ * a cloud (ours, or a real wx.cloud); the cloud `taro` holds afterwards.
+ */
+export function register(taro = taroModule) {
+  taro = taroObject(taro);
   if (!taro || (typeof taro !== 'object' && typeof taro !== 'function')) {
     throw new TypeError("taro-cloud-wasm/register: '@tarojs/taro' gave no Taro object to put `cloud` on");
   }
