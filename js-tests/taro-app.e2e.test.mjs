@@ -378,16 +378,19 @@ describe("import 'taro-cloud-wasm/register' with the real @tarojs/taro", () => {
     assert.deepEqual(out, { threw: 'TypeError', viaNamespace: true, viaNested: true });
   });
 
-  test("Taro H5's stub class in Taro.cloud is replaced; an object that cannot take it fails clearly", async () => {
+  test("Taro H5's stub class and a getter-only Taro.cloud are replaced; an object that cannot take it fails clearly", async () => {
     const out = await inApp(`
       const { cloud, register } = await import('taro-cloud-wasm/register');
       const taro = { cloud: class cloud {} };
       const replaced = register(taro) === cloud && taro.cloud === cloud;
+      const withGetter = Object.defineProperty({}, 'cloud', { get: () => undefined, configurable: true });
+      const getterReplaced = register(withGetter) === cloud && withGetter.cloud === cloud;
       let message = null;
       try { register(Object.freeze({})); } catch (error) { message = error.message; }
-      console.log(JSON.stringify({ replaced, message }));
+      console.log(JSON.stringify({ replaced, getterReplaced, message }));
     `);
     assert.equal(out.replaced, true);
+    assert.equal(out.getterReplaced, true, 'a configurable getter-only cloud is redefined');
     assert.match(out.message, /^taro-cloud-wasm\/register: cannot set Taro\.cloud on this Taro object/);
   });
 });

@@ -32,11 +32,14 @@ function register(taro = taroModule) {
   if (current && typeof current === 'object' && typeof current.init === 'function') return current;
   try {
     taro.cloud = cloud;
+    // A getter-only `cloud` (configurable) ignores or refuses the assignment: define the value instead.
+    if (taro.cloud !== cloud) Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
   } catch (cause) {
-    throw new TypeError('taro-cloud-wasm/register: cannot set Taro.cloud on this Taro object (' + cause.message + ')');
-  }
-  if (taro.cloud !== cloud) {
-    Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
+    try {
+      Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
+    } catch {
+      throw new TypeError('taro-cloud-wasm/register: cannot set Taro.cloud on this Taro object (' + cause.message + ')');
+    }
   }
   return taro.cloud;
 }
