@@ -10,6 +10,7 @@
 //! `wx.request`); the gateway's failures ([`is_gateway_code`]) and local ones (timeout, abort,
 //! network) fail with `cloud.callContainer:fail …`.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -139,7 +140,8 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
       data = typeof data === 'object' && /^application\/x-www-form-urlencoded/i.test(contentType) ? form(data) : JSON.stringify(data);
       if (typeof data !== 'string') return type('data', 'an object, a string or an ArrayBuffer', o.data);
     }
-    if (data.length > textLimit || new TextEncoder().encode(data).length > textLimit) {
+    // UTF-8 takes 1-3 bytes per UTF-16 unit: encode only when the length alone cannot tell.
+    if (data.length > textLimit || (data.length * 3 > textLimit && new TextEncoder().encode(data).length > textLimit)) {
       return bad('callContainer text data size must be less than ' + textLimit / 1024 + ' KB');
     }
   }
@@ -189,13 +191,36 @@ extern "C" {
 
     #[wasm_bindgen(catch, js_name = fetchContainer)]
     fn fetch_container(
-        base: &str,
+        base: &JsValue,
         call: &Array,
-        authorization: &str,
+        authorization: &JsValue,
         controller: &AbortController,
         signal: &JsValue,
-        err_msg: &str,
+        err_msg: &JsValue,
     ) -> Result<js_sys::Promise, JsValue>;
+}
+
+thread_local! {
+    static OK_MESSAGE: JsValue = JsValue::from_str(&cloud_protocol::ok_message(API));
+    // The last gateway base and `Bearer <token>` as JS strings: converting them on every call was a
+    // measurable share of a loopback round trip (bench/container.mjs).
+    static LAST_BASE: RefCell<(String, JsValue)> = const { RefCell::new((String::new(), JsValue::UNDEFINED)) };
+    static LAST_AUTHORIZATION: RefCell<(String, JsValue)> = const { RefCell::new((String::new(), JsValue::UNDEFINED)) };
+}
+
+/// `text` as a JS string, reusing the one made last time when `text` is the same.
+fn cached(
+    cache: &'static std::thread::LocalKey<RefCell<(String, JsValue)>>,
+    text: &str,
+    make: impl FnOnce() -> String,
+) -> JsValue {
+    cache.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != text || cache.1.is_undefined() {
+            *cache = (text.to_owned(), JsValue::from_str(&make()));
+        }
+        cache.1.clone()
+    })
 }
 
 /// The call as the storage APIs box theirs (one shared `dispatch_with` in the wasm).
@@ -251,7 +276,7 @@ fn prepare(options: &JsValue) -> Result<Array, Failure> {
 /// Sends the call; renews a rejected token and sends again, once. The caller's `signal` aborts the
 /// fetch (a call aborted during sign-in stops as soon as the fetch would start).
 async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsValue, Failure> {
-    let base = gateway_base(&session);
+    let base = cached(&LAST_BASE, &session.base_url, || gateway_base(&session));
     let timeout_ms = call
         .get(4)
         .as_f64()
@@ -260,7 +285,6 @@ async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsVa
     let signal_value = signal
         .as_ref()
         .map_or(JsValue::UNDEFINED, |signal| signal.into());
-    let err_msg = cloud_protocol::ok_message(API);
     let mut retried = false;
     loop {
         let token = session.access_token().await?;
@@ -272,10 +296,10 @@ async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsVa
         let promise = fetch_container(
             &base,
             &call,
-            &format!("Bearer {token}"),
+            &cached(&LAST_AUTHORIZATION, &token, || format!("Bearer {token}")),
             guard.controller(),
             &signal_value,
-            &err_msg,
+            &OK_MESSAGE.with(JsValue::clone),
         )
         .map_err(|error| aborted(&error, &guard))?;
         let outcome = JsFuture::from(promise)

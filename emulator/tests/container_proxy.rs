@@ -395,3 +395,33 @@ async fn a_100_mib_response_streams_through_in_bounded_memory() {
         peak as f64 / 1048576.0
     );
 }
+
+#[test]
+fn bad_container_arguments_stop_the_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (vec!["--container", "api"], "expected NAME=URL"),
+        (
+            vec!["--container", "api=https://127.0.0.1:3000"],
+            "only http://",
+        ),
+        (
+            vec![
+                "--container",
+                "a=http://127.0.0.1:1",
+                "--container",
+                "a=http://127.0.0.1:2",
+            ],
+            "given twice",
+        ),
+    ] {
+        let output = emulator(&dir)
+            .args(["start", "--port", "0", "--data-dir", "data"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
