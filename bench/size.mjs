@@ -7,6 +7,7 @@
 // Each as shipped (index.mjs = shim + glue + inlined wasm), its raw .wasm, and as an esbuild app bundle of
 // `import x from '<package>'`; raw / minified / gzip (zlib level 9).
 // Budget (issue 2): the skeleton (a) ≤ 40 KiB gzip, shipped and bundled (exit code 1 if over).
+// Then the bundler matrix: the packed package bundled by vite, webpack 5, esbuild and Rollup, each app's gzip size.
 // Usage: node bench/size.mjs [--build | --no-build]
 //   Variants (a) and (b) are built into target/pkg-<variant>/ when missing or older than pkg/index.mjs;
 //   --build rebuilds them always, --no-build never. Needs pkg/ built and `npm ci --prefix js-tests`.
@@ -15,6 +16,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { JS_TESTS_DIR, PKG_DIR, REPO_ROOT, kb, requireFromJsTests, writeResults } from './lib.mjs';
+import { buildMatrix } from '../js-tests/helpers/bundler-apps.mjs';
 
 const BUDGET_GZIP_BYTES = 40 * 1024;
 const esbuild = requireFromJsTests('esbuild');
@@ -151,6 +153,22 @@ console.log(
   `budget (a) functions ≤ ${BUDGET_GZIP_BYTES} B gzip: ${verdict} (index.mjs ${budgetFigures.shippedGzip} B = ${kb(budgetFigures.shippedGzip)}, app bundle ${budgetFigures.appBundleGzip} B = ${kb(budgetFigures.appBundleGzip)})`,
 );
 
+// The bundler matrix (js-tests/helpers/bundler-apps.mjs, also run by js-tests/bundlers.test.mjs): the PACKED
+// package (`npm pack`) installed into scratch apps that call functions, storage and the database, bundled by
+// vite, webpack 5 (production), esbuild (--minify) and Rollup (node-resolve, no minifier); every .js each emits.
+const FULL_BUDGET_GZIP_BYTES = 100 * 1024;
+const matrix = await buildMatrix();
+const bundlers = Object.fromEntries(Object.entries(matrix.browser).map(([name, { size }]) => [name, size]));
+matrix.cleanup();
+console.log(`bundler matrix (packed package in a scratch app; all emitted JS), budget full ≤ ${FULL_BUDGET_GZIP_BYTES} B gzip:`);
+for (const [name, size] of Object.entries(bundlers)) {
+  const ratioToEsbuildApp = size.gzip / full.appBundle.minifiedGzip;
+  console.log(
+    `  ${name.padEnd(8)} ${String(size.raw).padStart(9)} B raw ${String(size.gzip).padStart(9)} B gzip  ` +
+      `${(size.gzip <= FULL_BUDGET_GZIP_BYTES ? 'within' : 'OVER').padEnd(6)}  ${ratioToEsbuildApp.toFixed(3)}× the (c) esbuild app bundle`,
+  );
+}
+
 const date = new Date().toISOString();
 const markdown = `# Bundle size
 
@@ -170,6 +188,14 @@ ${rows.map((r) => `| ${r.label} | ${r.raw} | ${r.rawGzip} | ${r.minified ?? 'n/a
 Ratios to @cloudbase/js-sdk 3.7.0 (minified app bundle, gzip, ${baseline.minifiedGzip} B):
 ${results.map((r) => `- ${r.label}: **${ratios[r.key].toFixed(4)}** (${(1 / ratios[r.key]).toFixed(1)}× smaller)`).join('\n')}
 
+Bundler matrix (the packed package installed from its tarball into scratch apps that call functions, storage and
+the database; all JS each bundler emits; \`js-tests/helpers/bundler-apps.mjs\`). Vite, webpack 5 (production) and
+esbuild minify; Rollup has node-resolve only (no minifier):
+
+| Bundler | raw | gzip | ≤ ${FULL_BUDGET_GZIP_BYTES} B gzip | gzip / (c) esbuild app bundle |
+| --- | ---: | ---: | --- | ---: |
+${Object.entries(bundlers).map(([name, size]) => `| ${name} | ${size.raw} | ${size.gzip} | ${size.gzip <= FULL_BUDGET_GZIP_BYTES ? 'yes' : '**no**'} | ${(size.gzip / full.appBundle.minifiedGzip).toFixed(3)} |`).join('\n')}
+
 Budget (issue 2): the skeleton (a) ≤ ${BUDGET_GZIP_BYTES} B gzip, shipped and bundled: **${verdict}**
 (index.mjs ${budgetFigures.shippedGzip} B, app bundle ${budgetFigures.appBundleGzip} B).
 `;
@@ -185,6 +211,7 @@ writeResults(
     baseline,
     ratio,
     ratios,
+    bundlers,
   },
   markdown,
 );

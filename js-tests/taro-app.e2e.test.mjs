@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ import { serveStatic } from './helpers/static-server.mjs';
 const TARO_APP = join(REPO_ROOT, 'taro-app');
 const ENV = 'taro-e2e';
 const SHARED_ENV = 'taro-e2e-shared';
-const RUNNERS = ['webpack5', 'vite'];
+// TARO_E2E_RUNNERS=webpack5 (or vite, or empty for the register checks only) narrows a run while debugging.
+const RUNNERS = (process.env.TARO_E2E_RUNNERS ?? 'webpack5,vite').split(',').filter(Boolean);
 
 // callContainer comes with the emulator's `--container NAME=URL` (branch `container`); without it that one
 // check is skipped and says so.
@@ -304,6 +305,95 @@ async function drivePage(t, url, label) {
     await context.close();
   }
 }
+
+// `taro-cloud-wasm/register` against the real @tarojs/taro object in Node (the app's installed copy). Taro's runtime
+// reads a few build-time constants (its bundlers define them); defined as globals here so that it loads.
+const TARO_BUILD_FLAGS = ['INNER_HTML', 'ADJACENT_HTML', 'SIZE_APIS', 'TEMPLATE_CONTENT', 'CLONE_NODE', 'CONTAINS', 'MUTATION_OBSERVER']
+  .map((flag) => `globalThis.ENABLE_${flag} = true;`)
+  .join(' ');
+
+/** Runs an ES module in the app folder (so '@tarojs/taro' and the installed package resolve); its JSON line. */
+async function inApp(source) {
+  const output = await run(process.execPath, ['--input-type=module', '-e', `${TARO_BUILD_FLAGS}\n${source}`], {
+    cwd: appDir,
+    timeoutMs: 60_000,
+  });
+  return JSON.parse(output.trim().split('\n').at(-1));
+}
+
+describe("import 'taro-cloud-wasm/register' with the real @tarojs/taro", () => {
+  test('sets Taro.cloud to the package cloud, once: importing or requiring it again changes nothing', async () => {
+    const out = await inApp(`
+      import { createRequire } from 'node:module';
+      const { default: Taro } = await import('@tarojs/taro');
+      const before = 'cloud' in Taro;
+      const { cloud, register } = await import('taro-cloud-wasm/register');
+      const first = Taro.cloud;
+      const again = register();
+      createRequire(import.meta.url)('taro-cloud-wasm/register'); // the CommonJS build: another module instance
+      console.log(JSON.stringify({ before, set: first === cloud, again: again === cloud, kept: Taro.cloud === cloud,
+        kinds: [typeof Taro.cloud.init, typeof Taro.cloud.callFunction, typeof Taro.cloud.database, typeof Taro.cloud.Cloud] }));
+    `);
+    assert.deepEqual(out, { before: false, set: true, again: true, kept: true, kinds: ['function', 'function', 'function', 'function'] });
+  });
+
+  test('in a mini-program it keeps the real wx.cloud Taro already set', async () => {
+    const out = await inApp(`
+      const { default: Taro } = await import('@tarojs/taro');
+      const wxCloud = { init() {}, callFunction() { return 'wx'; } };
+      globalThis.wx = { cloud: wxCloud };
+      Taro.cloud = wxCloud; // what @tarojs/plugin-platform-weapp's initNativeApi does
+      const { cloud } = await import('taro-cloud-wasm/register');
+      console.log(JSON.stringify({ kept: Taro.cloud === wxCloud, exported: cloud === wxCloud }));
+    `);
+    assert.deepEqual(out, { kept: true, exported: true });
+  });
+
+  test('with wx.cloud present but Taro.cloud unset, Taro.cloud becomes wx.cloud (no wasm cloud)', async () => {
+    const out = await inApp(`
+      const { default: Taro } = await import('@tarojs/taro');
+      const wxCloud = { init() {}, callFunction() {} };
+      globalThis.wx = { cloud: wxCloud };
+      await import('taro-cloud-wasm/register');
+      console.log(JSON.stringify({ wx: Taro.cloud === wxCloud }));
+    `);
+    assert.deepEqual(out, { wx: true });
+  });
+
+  test('a getter-only module namespace (also one nested in another namespace\'s default) is unwrapped', async () => {
+    writeFileSync(join(appDir, 'nested-namespace.mjs'), "import * as taro from '@tarojs/taro';\nexport default taro;\n");
+    const out = await inApp(`
+      const namespace = await import('@tarojs/taro'); // after the flags: static imports would run first
+      const outer = await import('./nested-namespace.mjs');
+      const { cloud, register } = await import('taro-cloud-wasm/register');
+      const Taro = namespace.default;
+      delete Taro.cloud;
+      let threw = null;
+      try { namespace.cloud = 1; } catch (error) { threw = error.constructor.name; }
+      const viaNamespace = register(namespace) === cloud && Taro.cloud === cloud;
+      delete Taro.cloud;
+      const viaNested = register(outer) === cloud && Taro.cloud === cloud;
+      console.log(JSON.stringify({ threw, viaNamespace, viaNested }));
+    `);
+    assert.deepEqual(out, { threw: 'TypeError', viaNamespace: true, viaNested: true });
+  });
+
+  test("Taro H5's stub class and a getter-only Taro.cloud are replaced; an object that cannot take it fails clearly", async () => {
+    const out = await inApp(`
+      const { cloud, register } = await import('taro-cloud-wasm/register');
+      const taro = { cloud: class cloud {} };
+      const replaced = register(taro) === cloud && taro.cloud === cloud;
+      const withGetter = Object.defineProperty({}, 'cloud', { get: () => undefined, configurable: true });
+      const getterReplaced = register(withGetter) === cloud && withGetter.cloud === cloud;
+      let message = null;
+      try { register(Object.freeze({})); } catch (error) { message = error.message; }
+      console.log(JSON.stringify({ replaced, getterReplaced, message }));
+    `);
+    assert.equal(out.replaced, true);
+    assert.equal(out.getterReplaced, true, 'a configurable getter-only cloud is redefined');
+    assert.match(out.message, /^taro-cloud-wasm\/register: cannot set Taro\.cloud on this Taro object/);
+  });
+});
 
 for (const runner of RUNNERS) {
   describe(`Taro 4 app, ${runner} runner`, () => {

@@ -18,8 +18,12 @@ function taroObject(candidate) {
   return candidate;
 }
 
-/** Sets `taro.cloud` unless it already holds a cloud (ours, or a real wx.cloud); `taro`'s cloud afterwards. */
-function register(taro = taroObject(taroModule)) {
+/**
+ * Sets `taro.cloud` (default: the `@tarojs/taro` import; a module namespace is unwrapped) unless it already holds
+ * a cloud (ours, or a real wx.cloud); the cloud `taro` holds afterwards.
+ */
+function register(taro = taroModule) {
+  taro = taroObject(taro);
   if (!taro || (typeof taro !== 'object' && typeof taro !== 'function')) {
     throw new TypeError("taro-cloud-wasm/register: '@tarojs/taro' gave no Taro object to put `cloud` on");
   }
@@ -28,11 +32,14 @@ function register(taro = taroObject(taroModule)) {
   if (current && typeof current === 'object' && typeof current.init === 'function') return current;
   try {
     taro.cloud = cloud;
+    // A getter-only `cloud` (configurable) ignores or refuses the assignment: define the value instead.
+    if (taro.cloud !== cloud) Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
   } catch (cause) {
-    throw new TypeError('taro-cloud-wasm/register: cannot set Taro.cloud on this Taro object (' + cause.message + ')');
-  }
-  if (taro.cloud !== cloud) {
-    Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
+    try {
+      Object.defineProperty(taro, 'cloud', { value: cloud, writable: true, configurable: true, enumerable: true });
+    } catch {
+      throw new TypeError('taro-cloud-wasm/register: cannot set Taro.cloud on this Taro object (' + cause.message + ')');
+    }
   }
   return taro.cloud;
 }

@@ -2,8 +2,9 @@
 // `cloud & Cloud`, and TypeScript does not let another declaration change a property's type; so this file merges
 // this package's signatures into Taro's `cloud` and `Cloud` interfaces as extra overloads. Declared later, they
 // are tried first: `Taro.cloud.callFunction(...)` resolves with `requestID`, `getTempFileURL` takes
-// `{ fileID, maxAge }` items, `uploadFile` takes `file`, `CloudID` returns an object, and `database()` gives this
-// package's database types (optional `get()` options, callback forms, `where().update()`, `_.exists`, `new Geo.Point`).
+// `{ fileID, maxAge }` items, `uploadFile` takes `file`, `CloudID` returns an object, `callContainer` has its
+// callback form, and `database()` gives this package's database types (optional `get()` options, callback forms,
+// `where().update()`, `_.exists`, `new Geo.Point`).
 // Loads Taro's declarations before this file's: merged overloads are tried latest-declared first.
 import '@tarojs/taro';
 import type { CloudStatic, DB as TaroCloudWasmDB, OQ, RQ, cloud as TaroCloudWasm } from './index.js';
@@ -27,6 +28,8 @@ declare module '@tarojs/taro' {
     deleteFile(param: OQ<TaroCloudWasm.DeleteFileParam>): void;
     deleteFile(param: RQ<TaroCloudWasm.DeleteFileParam>): Promise<TaroCloudWasm.DeleteFileResult>;
     database(config?: { env?: string }): TaroCloudWasmDB.Database;
+    callContainer<R = any, P = any>(param: OQ<TaroCloudWasm.CallContainerParam<P, R>>): void;
+    callContainer<R = any, P = any>(param: RQ<TaroCloudWasm.CallContainerParam<P, R>>): Promise<TaroCloudWasm.CallContainerResult<R>>;
   }
   interface Cloud {
     CloudID(cloudID: string): TaroCloudWasm.CloudID;
@@ -41,6 +44,8 @@ declare module '@tarojs/taro' {
     deleteFile(param: OQ<TaroCloudWasm.DeleteFileParam>): void;
     deleteFile(param: RQ<TaroCloudWasm.DeleteFileParam>): Promise<TaroCloudWasm.DeleteFileResult>;
     database(config?: { env?: string }): TaroCloudWasmDB.Database;
+    callContainer<R = any, P = any>(param: OQ<TaroCloudWasm.CallContainerParam<P, R>>): void;
+    callContainer<R = any, P = any>(param: RQ<TaroCloudWasm.CallContainerParam<P, R>>): Promise<TaroCloudWasm.CallContainerResult<R>>;
   }
   namespace cloud {
     interface IOptions {

@@ -50,4 +50,8 @@ for dir in . js-tests emulator/wx-server-sdk; do
     fi
   fi
 done
+# The Taro app's and the bundler matrix's npm trees (~450 MB and ~60 MB, for js-tests/taro-app.e2e.test.mjs,
+# bundlers.test.mjs and types.test.mjs): cached per hash of their package.json + lockfile under
+# ~/.cache/taro-cloud-wasm/ (js-tests/helpers/cached-install.mjs); `npm install` runs only when the entry is missing.
+node js-tests/helpers/cached-install.mjs taro-app js-tests/bundlers
 say "ready"

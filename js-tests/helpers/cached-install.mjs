@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** The cache root: $TARO_CLOUD_WASM_CACHE, else $XDG_CACHE_HOME/taro-cloud-wasm, else ~/.cache/taro-cloud-wasm. */
 export function cacheRoot() {
@@ -16,13 +17,17 @@ export function cacheRoot() {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'taro-cloud-wasm');
 }
 
-/** Runs a command to its end; rejects with its output when it fails or outlives `timeoutMs`. */
+/** Runs a command to its end; resolves with its stdout, rejects with its output when it fails or outlives `timeoutMs`. */
 export function run(command, args, { cwd, env = process.env, timeoutMs = 600_000 } = {}) {
   return new Promise((resolveRun, rejectRun) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
+    let output = ''; // stdout and stderr, for the error message
+    let stdout = '';
     const keep = (chunk) => (output = (output + chunk).slice(-200_000));
-    child.stdout.on('data', keep);
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      keep(chunk);
+    });
     child.stderr.on('data', keep);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (error) => {
@@ -31,7 +36,7 @@ export function run(command, args, { cwd, env = process.env, timeoutMs = 600_000
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) resolveRun(output);
+      if (code === 0) resolveRun(stdout);
       else rejectRun(new Error(`${command} ${args.join(' ')} (in ${cwd}) exited ${code ?? signal}:\n${output.slice(-20_000)}`));
     });
   });
@@ -90,4 +95,14 @@ export async function linkNodeModules(cacheEntry, targetDir) {
   // npm rewrites its hidden lockfile in place on the next install; unlink the shared copy first.
   rmSync(join(target, '.package-lock.json'), { force: true });
   rmSync(join(target, '.complete'), { force: true });
+}
+
+// CLI (scripts/setup.sh): `node js-tests/helpers/cached-install.mjs DIR...` fills the cache for each npm project
+// DIR (entry name = the folder's name, as the tests use it) and prints where it is.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const dir of process.argv.slice(2)) {
+    const started = Date.now();
+    const entry = await cachedInstall(resolve(dir), basename(resolve(dir)));
+    console.log(`[setup] ${dir}: node_modules in ${entry} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  }
 }

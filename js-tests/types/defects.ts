@@ -45,6 +45,10 @@ export async function defects(): Promise<unknown[]> {
   const other = new cloud.Cloud({ resourceEnv: 'e2', endpoint: 'http://127.0.0.1:8787', region: 'ap-guangzhou' });
   await other.init();
   const orderedByString = db.collection('t').orderBy('n', 'desc');
+  // callContainer has a callback form (Taro: Promise only, and `success` typed with CallFunctionResult).
+  const nothing: void = cloud.callContainer({ path: '/', header: { 'X-WX-SERVICE': 's' }, success: (res) => console.log(res.statusCode) });
+  // dataType is a string such as 'json' (Taro: typed as the `request.DataType` interface itself).
+  await cloud.callContainer({ path: '/', header: { 'X-WX-SERVICE': 's' }, dataType: 'json' });
 
-  return [urls, got, removed, line, many, condition, sum, sliced, updated, dropped, cloudID, constructed, requestID, bytes, orderedByString];
+  return [urls, got, removed, line, many, condition, sum, sliced, updated, dropped, cloudID, constructed, requestID, bytes, orderedByString, nothing];
 }

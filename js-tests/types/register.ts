@@ -21,10 +21,13 @@ export async function page(): Promise<unknown[]> {
   await shared.init();
   const sharedCall = await shared.callFunction({ name: 'add' });
   const sharedID: string = sharedCall.requestID;
+  const container = await Taro.cloud.callContainer({ path: '/', header: { 'X-WX-SERVICE': 'greeter' } });
+  const containerErrMsg: string = container.errMsg;
+  Taro.cloud.callContainer({ path: '/', header: { 'X-WX-SERVICE': 'greeter' }, success: (res) => console.log(res.statusCode) });
   // Taro's own signatures still apply.
   const legacy = await Taro.cloud.uploadFile({ cloudPath: 'a.png', filePath: 'blob:x' });
   const again = register();
   // @ts-expect-error still no such API
   Taro.cloud.callFunctions({ name: 'x' });
-  return [requestID, urls, cloudID, bytes, got, point, sharedID, legacy, again];
+  return [requestID, urls, cloudID, bytes, got, point, sharedID, legacy, again, containerErrMsg];
 }

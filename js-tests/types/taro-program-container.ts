@@ -10,7 +10,6 @@ export async function program(cloud: CloudUnderTest): Promise<unknown[]> {
     header: { 'X-WX-SERVICE': 'greeter', 'content-type': 'application/json' },
     data: { name: 'Taro' },
     timeout: 5000,
-    dataType: 'json',
     responseType: 'text',
   });
   const greeting: string = res.data.greeting;
