@@ -61,7 +61,7 @@ fn gateway_base(session: &Session) -> String {
 }
 
 // `prepareContainerCall(options, textLimit, binaryLimit, sdkVersion)` checks wx's parameters and returns
-// `[errCode, detail]` for the first bad one, else `[service + path + query, method, header lines, body,
+// `[errCode, detail]` for the first bad one, else `[service + path + query, method, headers, body,
 // timeout, responseType is arraybuffer, dataType is json]`:
 // - `path` a string starting with '/'; `method` GET (default), POST, PUT, DELETE, HEAD, OPTIONS or PATCH
 //   (TRACE and CONNECT: fetch cannot send them); `header` a plain object without Referer (wx) or
@@ -77,13 +77,19 @@ fn gateway_base(session: &Session) -> String {
 #[wasm_bindgen(
     inline_js = r#"const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'];
 const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const bad = (detail) => [-401002, detail];
+const type = (field, expected, v) => [-401003, 'parameter.' + field + ' should be ' + expected + ' instead of ' + kind(v) + ';'];
+// Made once: a regex literal inside a function is a new object on every call.
+const HEADER_NAME = /^[-!#$%&'*+.^_`|~0-9a-z]+$/;
+const HEADER_VALUE = /[\r\n\0]/;
+const SERVICE_NAME = /^[-\w]{1,64}$/;
+const FORM = /^application\/x-www-form-urlencoded/i;
+const JSON_TYPE = /json/i;
 const form = (data) => Object.keys(data).map((k) => {
   const v = data[k];
   return encodeURIComponent(k) + '=' + encodeURIComponent(v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
 }).join('&');
 export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
-  const bad = (detail) => [-401002, detail];
-  const type = (field, expected, v) => [-401003, 'parameter.' + field + ' should be ' + expected + ' instead of ' + kind(v) + ';'];
   const path = o.path;
   if (typeof path !== 'string') return type('path', 'string', path);
   if (path[0] !== '/' || path.includes('#')) return bad("parameter.path should start with '/' and have no '#';");
@@ -95,12 +101,12 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
   if (typeof header !== 'object' || Array.isArray(header)) return type('header', 'object', header);
   let service = typeof o.service === 'string' ? o.service : '';
   let contentType = '';
-  let lines = 'x-sdk-version\n' + sdkVersion + '\n';
+  const headers = { 'x-sdk-version': sdkVersion };
   for (const name of Object.keys(header)) {
     if (header[name] == null) continue;
     const value = String(header[name]);
     const lower = name.toLowerCase();
-    if (!/^[-!#$%&'*+.^_`|~0-9a-z]+$/.test(lower) || /[\r\n\0]/.test(value)) return bad("parameter.header '" + name + "' is not a valid header;");
+    if (!HEADER_NAME.test(lower) || HEADER_VALUE.test(value)) return bad("parameter.header '" + name + "' is not a valid header;");
     if (lower === 'referer') return bad('parameter.header cannot set Referer;');
     if (lower === 'authorization') return bad('parameter.header cannot set Authorization: on the web the CloudBase gateway authenticates with it; send your own credentials in another header;');
     if (lower === 'x-wx-service') {
@@ -108,11 +114,11 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
       continue;
     }
     if (lower === 'content-type') contentType = value;
-    lines += name + '\n' + value + '\n';
+    headers[name] = value;
   }
   if (!service) return bad("parameter.header['X-WX-SERVICE'] is required: the name of the container service;");
-  if (!/^[-\w]{1,64}$/.test(service)) return bad("parameter.header['X-WX-SERVICE'] '" + service + "' is not a service name (letters, digits, '-', '_');");
-  if (!contentType) lines += 'content-type\n' + (contentType = 'application/json') + '\n';
+  if (!SERVICE_NAME.test(service)) return bad("parameter.header['X-WX-SERVICE'] '" + service + "' is not a service name (letters, digits, '-', '_');");
+  if (!contentType) headers['content-type'] = contentType = 'application/json';
   const timeout = o.timeout;
   if (timeout != null && typeof timeout !== 'number') return type('timeout', 'number', timeout);
   if (timeout != null && !(timeout >= 1)) return bad('parameter.timeout should be a positive number of milliseconds;');
@@ -137,7 +143,7 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
     if (data.byteLength > binaryLimit) return bad('callContainer binary data size must be less than ' + binaryLimit / 1024 + ' KB');
   } else {
     if (typeof data !== 'string') {
-      data = typeof data === 'object' && /^application\/x-www-form-urlencoded/i.test(contentType) ? form(data) : JSON.stringify(data);
+      data = typeof data === 'object' && FORM.test(contentType) ? form(data) : JSON.stringify(data);
       if (typeof data !== 'string') return type('data', 'an object, a string or an ArrayBuffer', o.data);
     }
     // UTF-8 takes 1-3 bytes per UTF-16 unit: encode only when the length alone cannot tell.
@@ -146,35 +152,36 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
     }
   }
   const url = service + path + (query ? (path.includes('?') ? '&' : '?') + query : '');
-  return [url, method, lines, data, timeout, responseType === 'arraybuffer', dataType === 'json'];
+  return [url, method, headers, data, timeout, responseType === 'arraybuffer', dataType === 'json'];
 }
 export function fetchContainer(base, call, authorization, controller, signal, errMsg) {
-  const headers = { authorization };
-  const lines = call[2].split('\n');
-  for (let i = 0; i + 1 < lines.length; i += 2) headers[lines[i]] = lines[i + 1];
+  const headers = call[2];
+  headers.authorization = authorization;
   const arraybuffer = call[5];
-  const abort = () => controller.abort();
-  if (signal) {
-    if (signal.aborted) abort();
-    signal.addEventListener('abort', abort);
-  }
-  const done = () => signal && signal.removeEventListener('abort', abort);
-  return fetch(base + '/v1/cloudrun/' + call[0], { method: call[1], headers, body: call[3], signal: controller.signal }).then((r) => {
+  const sent = fetch(base + '/v1/cloudrun/' + call[0], { method: call[1], headers, body: call[3], signal: controller.signal }).then((r) => {
     const header = {};
     r.headers.forEach((value, name) => { header[name] = value; });
     const cookies = typeof r.headers.getSetCookie === 'function' ? r.headers.getSetCookie() : [];
     return (arraybuffer ? r.arrayBuffer() : r.text()).then((data) => {
       let error;
-      if (r.status >= 400 && /json/i.test(r.headers.get('content-type') || '')) {
+      if (r.status >= 400 && JSON_TYPE.test(r.headers.get('content-type') || '')) {
         try { error = JSON.parse(arraybuffer ? new TextDecoder().decode(data) : data); } catch (_) {}
       }
       if (call[6] && !arraybuffer && data !== '') {
         try { data = JSON.parse(data); } catch (_) {}
       }
-      done();
       return [{ data, statusCode: r.status, header, cookies, errMsg }, error];
     });
-  }).catch((error) => {
+  });
+  if (!signal) return sent;
+  const abort = () => controller.abort();
+  if (signal.aborted) abort();
+  signal.addEventListener('abort', abort);
+  const done = () => signal.removeEventListener('abort', abort);
+  return sent.then((outcome) => {
+    done();
+    return outcome;
+  }, (error) => {
     done();
     throw error;
   });
