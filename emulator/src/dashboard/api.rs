@@ -163,7 +163,8 @@ async fn events(
                     changed = changes.changed() => changed.ok()?,
                     _ = until_closed(&mut closing) => return None,
                 }
-                let due = (last_sent + MIN_EVENT_INTERVAL).max(tokio::time::Instant::now() + COALESCE);
+                let due =
+                    (last_sent + MIN_EVENT_INTERVAL).max(tokio::time::Instant::now() + COALESCE);
                 tokio::select! {
                     _ = tokio::time::sleep_until(due) => {}
                     _ = until_closed(&mut closing) => return None,
@@ -171,7 +172,10 @@ async fn events(
             }
             let snapshot = *changes.borrow_and_update();
             let event = Event::default().event("change").json_data(snapshot).ok()?;
-            Some((Ok(event), (changes, closing, Some(tokio::time::Instant::now()))))
+            Some((
+                Ok(event),
+                (changes, closing, Some(tokio::time::Instant::now())),
+            ))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())
