@@ -762,7 +762,7 @@ async fn get_file(State(state): State<AppState>, Query(params): Params) -> Respo
         })
         .await?;
         let Some((meta, bytes)) = found else {
-            return Err(ApiError::new(codes::STORAGE_FILE_NONEXIST, "no such file"));
+            return Err(ApiError::new(codes::RESOURCE_NOT_FOUND, "no such file"));
         };
         let inline = !download && previewable(&meta.content_type);
         let name = meta.path.rsplit('/').next().unwrap_or("file").to_string();
@@ -867,7 +867,7 @@ async fn delete_file(State(state): State<AppState>, Query(params): Params) -> Re
                     bump(&state, |c| &mut c.storage);
                     Ok(json!({}))
                 }
-                _ => Err(ApiError::new(codes::STORAGE_FILE_NONEXIST, "no such file")),
+                _ => Err(ApiError::new(codes::RESOURCE_NOT_FOUND, "no such file")),
             }
         }
         .await,
