@@ -201,8 +201,10 @@ test('storage: a PNG uploaded through the SDK appears and previews', async () =>
 test('functions: a call from the SDK shows its console output and duration, live', async () => {
   await go('functions');
   await page.getByRole('button', { name: /^logger/ }).click();
-  const { result } = await cloud.callFunction({ name: 'logger', data: { n: 21 } });
+  const { result, requestID } = await cloud.callFunction({ name: 'logger', data: { n: 21 } });
   assert.equal(result.doubled, 42);
+  // On the emulator's stderr too, tagged with the function and the call.
+  await bannerLine(new RegExp(`(\\[fn logger ${requestID.slice(0, 8)}\\] logger got 21)`));
   openid = result.openid;
   const call = page.locator('tbody tr', { hasText: openid }).first();
   await call.waitFor();

@@ -472,5 +472,54 @@ async fn documents_and_files_round_trip_through_the_api() {
     .await;
     assert_eq!(files["files"].as_array().unwrap().len(), 2);
     assert_eq!(files["rule"], "creator_write");
+
+    // Deletes: a file, a document, a whole collection.
+    let delete = |path: String| {
+        server
+            .request(reqwest::Method::DELETE, &path)
+            .header("authorization", bearer(ADMIN_TOKEN))
+            .send()
+    };
+    assert_eq!(
+        delete(format!("/_/api/storage/file?env={ENV}&path=a/note.txt"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        delete(format!("/_/api/storage/file?env={ENV}&path=a/note.txt"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let id_param =
+        percent_encoding::utf8_percent_encode(&id.to_string(), percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let deleted = delete(format!(
+        "/_/api/database/documents?env={ENV}&collection=todos&id={id_param}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(deleted.json::<Value>().await.unwrap()["deleted"], 1);
+    assert_eq!(
+        delete(format!("/_/api/database/collections?env={ENV}&name=copy"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let left = dashboard_get(&server, &format!("/_/api/database/collections?env={ENV}")).await;
+    assert_eq!(
+        left["collections"],
+        json!([{"name": "todos", "rules": "PRIVATE", "indexes": [], "count": 0}])
+    );
+    let files = dashboard_get(
+        &server,
+        &format!("/_/api/storage/files?env={ENV}&prefix=a/"),
+    )
+    .await;
+    assert_eq!(files["files"].as_array().unwrap().len(), 1);
     server.stop().await;
 }

@@ -3,7 +3,8 @@
 //! Protocol (ours, private): the worker script (worker.js, embedded) reads one JSON request per line on
 //! stdin and answers one JSON reply per line on stdout, prefixed with a random per-worker marker; user
 //! output is redirected to stderr, which is forwarded to the emulator's stderr prefixed with the
-//! function name. Lines on stdout without the marker are user output written straight to fd 1.
+//! function name and the start of the call's request id. Lines on stdout without the marker are user
+//! output written straight to fd 1.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -92,6 +93,9 @@ pub struct Worker {
     stdout: BufReader<ChildStdout>,
     marker: String,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The start of the request id of the call in progress: prefixes its output on the emulator's stderr
+    /// so the lines of concurrent calls can be told apart (the dashboard shows them per call).
+    call_tag: Arc<Mutex<String>>,
     stderr_task: Option<JoinHandle<()>>,
     next_id: u64,
     log_output: bool,
@@ -134,10 +138,12 @@ impl Worker {
         let stdout = BufReader::new(child.stdout.take().ok_or("worker stdout missing")?);
         let stderr = child.stderr.take().ok_or("worker stderr missing")?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let call_tag = Arc::new(Mutex::new(String::new()));
         let stderr_task = tokio::spawn(forward_stderr(
             stderr,
             function_name.to_owned(),
             Arc::clone(&stderr_tail),
+            Arc::clone(&call_tag),
             config.log_output,
         ));
         let mut worker = Worker {
@@ -147,6 +153,7 @@ impl Worker {
             stdout,
             marker,
             stderr_tail,
+            call_tag,
             stderr_task: Some(stderr_task),
             next_id: 1,
             log_output: config.log_output,
@@ -193,6 +200,12 @@ impl Worker {
         bytes.push(b'\n');
         self.stderr_tail.lock().map(|mut t| t.clear()).ok();
         self.last_logs.clear();
+        if let (Ok(mut tag), Some(request_id)) = (
+            self.call_tag.lock(),
+            line.pointer("/context/request_id").and_then(|v| v.as_str()),
+        ) {
+            *tag = request_id.chars().take(8).collect();
+        }
 
         if self.stdin.write_all(&bytes).await.is_err() || self.stdin.flush().await.is_err() {
             return CallOutcome::Crashed(self.death_report().await);
@@ -289,7 +302,8 @@ impl Worker {
                 None => (text, None),
             };
             if self.log_output && !user_output.is_empty() {
-                eprintln!("[fn {}] {user_output}", self.function_name);
+                let tag = self.call_tag.lock().map(|t| t.clone()).unwrap_or_default();
+                eprintln!("[fn {} {tag}] {user_output}", self.function_name);
             }
             if let Some(reply) = payload.and_then(|p| serde_json::from_str::<Reply>(p).ok()) {
                 return Some(reply);
@@ -356,6 +370,7 @@ async fn forward_stderr(
     stderr: tokio::process::ChildStderr,
     function_name: String,
     tail: Arc<Mutex<VecDeque<String>>>,
+    call_tag: Arc<Mutex<String>>,
     log_output: bool,
 ) {
     let mut reader = BufReader::new(stderr);
@@ -369,7 +384,8 @@ async fn forward_stderr(
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         if log_output {
-            eprintln!("[fn {function_name}] {text}");
+            let tag = call_tag.lock().map(|t| t.clone()).unwrap_or_default();
+            eprintln!("[fn {function_name} {tag}] {text}");
         }
         if is_noise(text) {
             continue;

@@ -460,7 +460,7 @@ function requestTable(entries, body = h('tbody')) {
   return h('table', {}, h('thead', {}, h('tr', {}, ...REQUEST_COLUMNS.map((t) => h('th', { text: t })))), body);
 }
 
-const SHOWN_REQUESTS = 200;
+const SHOWN_REQUESTS = 100;
 
 const requests = {
   title: 'Requests',
