@@ -6,6 +6,7 @@ pub mod auth;
 pub mod deadline;
 pub mod envelope;
 pub mod http;
+pub mod retry;
 pub mod storage;
 #[cfg(feature = "storage")]
 pub mod transfer;
@@ -86,9 +87,7 @@ fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsVal
         });
     }
     if status != 200 {
-        return Verdict::Failed(Failure::Network(format!(
-            "network request error (HTTP {status})"
-        )));
+        return Verdict::Failed(Failure::Http(status));
     }
     Verdict::Success(json)
 }
@@ -96,13 +95,43 @@ fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsVal
 /// Sends one `/web` action and returns the parsed success body (`{requestId, data, …}`).
 ///
 /// Always-200 error bodies `{code, message, requestId}` become `Failure::Server`. A rejected token
-/// (`ACCESS_TOKEN_EXPIRED`, `CHECK_LOGIN_FAILED`) is renewed and the action retried once.
+/// (`ACCESS_TOKEN_EXPIRED`, `CHECK_LOGIN_FAILED`) is renewed and the action retried once. Nothing else
+/// is retried: use [`call_idempotent_action`] for reads.
 pub async fn call_action(
     session: &Rc<Session>,
     action: &str,
     params: &[Param<'_>],
 ) -> Result<JsValue, Failure> {
-    send_action(session, action, params, false).await
+    send_with_policy(session, action, params, false).await
+}
+
+/// [`call_action`] for an action that changes nothing (a query, a count, temp URLs): transient failures
+/// are retried (see [`retry`]) while the call's timeout, which bounds all attempts together, allows.
+pub async fn call_idempotent_action(
+    session: &Rc<Session>,
+    action: &str,
+    params: &[Param<'_>],
+) -> Result<JsValue, Failure> {
+    send_with_policy(session, action, params, true).await
+}
+
+async fn send_with_policy(
+    session: &Rc<Session>,
+    action: &str,
+    params: &[Param<'_>],
+    idempotent: bool,
+) -> Result<JsValue, Failure> {
+    let budget = retry::Budget::new(session.timeout_ms);
+    let mut attempt = 0;
+    loop {
+        let outcome = send_action(session, action, params, false, budget.remaining_ms()).await;
+        match outcome {
+            Err(failure) if idempotent && budget.retry_after(&failure, attempt).await => {
+                attempt += 1
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn send_action(
@@ -110,11 +139,12 @@ async fn send_action(
     action: &str,
     params: &[Param<'_>],
     mut retried: bool,
+    timeout_ms: u32,
 ) -> Result<JsValue, Failure> {
     loop {
         let token = session.access_token().await?;
         let request = ActionRequest::new(session, action, params, &token);
-        let mut guard = AbortGuard::new(session.timeout_ms);
+        let mut guard = AbortGuard::new(timeout_ms);
         let promise = http::start(
             session.web_url(),
             "POST",
@@ -206,7 +236,7 @@ fn slow_promise(
 ) -> Promise {
     future_to_promise(async move {
         let params_ref = OwnedParam::borrowed(&params);
-        send_action(&session, action, &params_ref, retried)
+        send_action(&session, action, &params_ref, retried, session.timeout_ms)
             .await
             .and_then(finish)
             .map_err(|failure| failure.into_error(api).to_js())
