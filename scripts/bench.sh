@@ -10,3 +10,4 @@ node bench/throughput.mjs
 node bench/storage.mjs
 node bench/db.mjs
 node bench/db-encode.mjs
+node bench/db-concurrency.mjs
