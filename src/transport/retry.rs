@@ -68,18 +68,16 @@ impl Budget {
     }
 }
 
+// A plain (ref'd) timer: the caller is awaiting the retry, so Node must not exit meanwhile.
 #[wasm_bindgen(inline_js = "export function sleep(ms) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    if (typeof timer === 'object' && timer !== null && typeof timer.unref === 'function') timer.unref();
-  });
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }")]
 extern "C" {
     #[wasm_bindgen(js_name = sleep)]
     fn sleep_promise(ms: u32) -> js_sys::Promise;
 }
 
-/// Resolves after `ms` (an unref'd timer in Node: a pending retry never keeps a process alive).
+/// Resolves after `ms`.
 async fn sleep(ms: u32) {
     let _ = wasm_bindgen_futures::JsFuture::from(sleep_promise(ms)).await;
 }
