@@ -20,7 +20,7 @@ use crate::transport::abort::Abortable;
 use crate::transport::auth::Session;
 use crate::transport::envelope::{write_json_string, JsonObject, Param};
 use crate::transport::transfer::{self, TransferState};
-use crate::transport::{call_action, call_idempotent_action, retry};
+use crate::transport::{call_action, call_idempotent_action};
 
 /// API names in `errMsg`.
 pub const UPLOAD_API: &str = "cloud.uploadFile";
@@ -589,28 +589,10 @@ async fn download(
             detail: "the server returned no download url".to_owned(),
         });
     }
-    // A download changes nothing: a broken connection or a 408/429/5xx answer is retried (transport::retry)
-    // while the first attempt is younger than the timeout; a stall is final.
-    let url = absolute_url(&session, &url);
-    let budget = retry::Budget::new(session.timeout_ms);
-    let mut attempt = 0;
-    let (result, status) = loop {
-        let outcome = transfer::download(&url, &state, stall_ms)
-            .await
-            .and_then(|result| {
-                let status = js::get(&result, "statusCode").as_f64().unwrap_or(0.0) as u16;
-                match status {
-                    408 | 429 | 500..=599 => Err(Failure::Http(status)),
-                    _ => Ok((result, status)),
-                }
-            });
-        match outcome {
-            Err(failure) if budget.retry_after(&failure, attempt).await => attempt += 1,
-            Err(Failure::Http(status)) => break (JsValue::UNDEFINED, status),
-            Err(failure) => return Err(failure),
-            Ok(done) => break done,
-        }
-    };
+    // A download changes nothing: transfer.js retries a failed connection or a 408/429/5xx answer
+    // (transport::retry) before any byte arrived; a stall is final.
+    let result = transfer::download(&absolute_url(&session, &url), &state, stall_ms).await?;
+    let status = js::get(&result, "statusCode").as_f64().unwrap_or(0.0) as u16;
     if !(200..300).contains(&status) {
         return Err(Failure::Local {
             err_code: err_code_for(codes::STORAGE_REQUEST_FAIL),

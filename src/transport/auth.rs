@@ -10,7 +10,6 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::envelope::JsonObject;
 use super::http;
-use super::retry;
 use super::storage::{Persistence, Store};
 use super::SDK_VERSION_HEADER;
 use crate::error::Failure;
@@ -253,24 +252,7 @@ impl Session {
         self.auth_request(&url, &body).await
     }
 
-    /// One sign-in or refresh, retried after transient failures within the timeout (`retry`).
     async fn auth_request(&self, url: &str, body: &str) -> Result<Credentials, Failure> {
-        let budget = retry::Budget::new(self.timeout_ms);
-        let mut attempt = 0;
-        loop {
-            match self.auth_attempt(url, body, budget.remaining_ms()).await {
-                Err(failure) if budget.retry_after(&failure, attempt).await => attempt += 1,
-                other => return other,
-            }
-        }
-    }
-
-    async fn auth_attempt(
-        &self,
-        url: &str,
-        body: &str,
-        timeout_ms: u32,
-    ) -> Result<Credentials, Failure> {
         let device_id = self.device_id();
         let request_id = js::random_hex(32);
         let headers = [
@@ -278,7 +260,8 @@ impl Session {
             ("x-request-id", request_id.as_str()),
             SDK_VERSION_HEADER,
         ];
-        let response = http::send("POST", url, &headers, Some(body), timeout_ms).await?;
+        // Sign-in and refresh are safe to repeat: transient failures are retried (transport::retry).
+        let response = http::send("POST", url, &headers, Some(body), self.timeout_ms).await?;
         let parsed = response.json;
         if let Some(error) = js::get_string(&parsed, "error") {
             let description = js::get_string(&parsed, "error_description").unwrap_or_default();

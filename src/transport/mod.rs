@@ -70,9 +70,13 @@ enum Verdict {
 /// and, unless this already was the retry, asks for one.
 fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsValue) -> Verdict {
     if !json.is_object() {
-        return Verdict::Failed(Failure::Network(format!(
-            "invalid response (HTTP {status})"
-        )));
+        // An error status (a proxy's 502 page, …) says more than the body; a 200 that is not JSON was
+        // cut short or mangled on the way.
+        return Verdict::Failed(if status != 200 {
+            Failure::Http(status)
+        } else {
+            Failure::Network(format!("invalid response (HTTP {status})"))
+        });
     }
     if let Some(code) = js::get_string(&json, "code").filter(|code| !code.is_empty()) {
         let expired = code == codes::ACCESS_TOKEN_EXPIRED;
@@ -102,36 +106,17 @@ pub async fn call_action(
     action: &str,
     params: &[Param<'_>],
 ) -> Result<JsValue, Failure> {
-    send_with_policy(session, action, params, false).await
+    send_action(session, action, params, false, 0).await
 }
 
 /// [`call_action`] for an action that changes nothing (a query, a count, temp URLs): transient failures
-/// are retried (see [`retry`]) while the call's timeout, which bounds all attempts together, allows.
+/// are retried (see [`retry`]) within the call's timeout, which bounds all attempts together.
 pub async fn call_idempotent_action(
     session: &Rc<Session>,
     action: &str,
     params: &[Param<'_>],
 ) -> Result<JsValue, Failure> {
-    send_with_policy(session, action, params, true).await
-}
-
-async fn send_with_policy(
-    session: &Rc<Session>,
-    action: &str,
-    params: &[Param<'_>],
-    idempotent: bool,
-) -> Result<JsValue, Failure> {
-    let budget = retry::Budget::new(session.timeout_ms);
-    let mut attempt = 0;
-    loop {
-        let outcome = send_action(session, action, params, false, budget.remaining_ms()).await;
-        match outcome {
-            Err(failure) if idempotent && budget.retry_after(&failure, attempt).await => {
-                attempt += 1
-            }
-            other => return other,
-        }
-    }
+    send_action(session, action, params, false, retry::MAX_RETRIES).await
 }
 
 async fn send_action(
@@ -139,12 +124,12 @@ async fn send_action(
     action: &str,
     params: &[Param<'_>],
     mut retried: bool,
-    timeout_ms: u32,
+    retries: u32,
 ) -> Result<JsValue, Failure> {
     loop {
         let token = session.access_token().await?;
         let request = ActionRequest::new(session, action, params, &token);
-        let mut guard = AbortGuard::new(timeout_ms);
+        let mut guard = AbortGuard::new(session.timeout_ms);
         let promise = http::start(
             session.web_url(),
             "POST",
@@ -152,6 +137,7 @@ async fn send_action(
             &request.body,
             &guard,
             None,
+            retries,
         )
         .map_err(|error| guard.failure(&error))?;
         let outcome = wasm_bindgen_futures::JsFuture::from(promise)
@@ -236,7 +222,7 @@ fn slow_promise(
 ) -> Promise {
     future_to_promise(async move {
         let params_ref = OwnedParam::borrowed(&params);
-        send_action(&session, action, &params_ref, retried, session.timeout_ms)
+        send_action(&session, action, &params_ref, retried, 0)
             .await
             .and_then(finish)
             .map_err(|failure| failure.into_error(api).to_js())
@@ -272,6 +258,7 @@ fn start_pending(
                 function: handler.as_ref().unchecked_ref(),
                 id,
             }),
+            0,
         )
     });
     let entry = PendingAction {

@@ -126,6 +126,11 @@ function watchdog(ms, onStall) {
   return dog;
 }
 
+/** The jittered wait before retry `n` (full jitter below min(2 s, 100 ms * 2^n)); not a stall. */
+function pause(n, dog) {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2000, 100 << n))).then(dog.touch);
+}
+
 /** Runs `run(signal)` under a watchdog: a stall aborts it and rejects with the stall error. */
 async function guarded(stallMs, signal, run) {
   const inner = new AbortController();
@@ -238,7 +243,22 @@ export function upload(method, url, headers, extra, blob, fields, state, signal,
  */
 export function download(url, state, signal, stallMs) {
   return guarded(stallMs, signal, async (inner, dog) => {
-    const response = await fetch(url, { signal: inner });
+    let response;
+    // Nothing was delivered yet, so a failed connection or a 408/429/5xx answer is retried (transport/retry.rs).
+    for (let n = 0; ; n++) {
+      const transient = n < 3 && !inner.aborted;
+      try {
+        response = await fetch(url, { signal: inner });
+      } catch (error) {
+        if (!transient) throw error;
+        await pause(n, dog);
+        continue;
+      }
+      const status = response.status;
+      if (!transient || !(status === 408 || status === 429 || status >= 500)) break;
+      await response.arrayBuffer().catch(() => {});
+      await pause(n, dog);
+    }
     dog.touch();
     const header = headerObject(response.headers);
     state.headers(header);
