@@ -7,7 +7,7 @@ EMULATOR_DEBUG := target/debug/cloud-emulator
 EMULATOR_RELEASE := target/release/cloud-emulator
 DEMO_PORT ?= 8787
 
-.PHONY: setup pkg emulator emulator-release demo test test-rust test-wasm test-js lint bench
+.PHONY: setup pkg emulator emulator-release demo test test-rust test-wasm test-js lint bench fuzz
 
 setup:
 	bash scripts/setup.sh
@@ -42,3 +42,8 @@ test: setup lint test-rust test-wasm test-js
 
 bench: pkg emulator-release
 	bash scripts/bench.sh
+
+# Every fuzz target for FUZZ_SECONDS each (default 600); results in bench/results/fuzz.md. The 1 s smoke
+# run of each target is part of `cargo test` (test-rust).
+fuzz: setup
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} bash scripts/fuzz.sh

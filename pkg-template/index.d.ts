@@ -190,6 +190,8 @@ export namespace cloud {
     config?: IConfig;
     /** Aborts the upload (errCode -1, `cloud.uploadFile:fail abort`). */
     signal?: AbortSignal;
+    /** Fail with -501002 after this many ms without a byte moving (default 30000); no total-duration limit. */
+    stallTimeout?: number;
     success?: (res: UploadFileResult) => void;
     fail?: (err: CloudError) => void;
     complete?: (res: UploadFileResult | CloudError) => void;
@@ -211,6 +213,8 @@ export namespace cloud {
     cloudPath?: string;
     config?: IConfig;
     signal?: AbortSignal;
+    /** Fail with -501002 after this many ms without a byte arriving (default 30000); no total-duration limit. */
+    stallTimeout?: number;
     success?: (res: DownloadFileResult) => void;
     fail?: (err: CloudError) => void;
     complete?: (res: DownloadFileResult | CloudError) => void;

@@ -13,3 +13,4 @@ node bench/aggregate.mjs
 node bench/db-encode.mjs
 node bench/transactions.mjs
 node bench/watch.mjs
+node bench/db-concurrency.mjs

@@ -64,6 +64,9 @@ node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
   --enable-reference-types --enable-multivalue \
   "$work/glue/taro_cloud_wasm_bg.wasm" -o "$work/glue/taro_cloud_wasm_bg.wasm"
 
+# Short import names in the wasm and the glue (wasm-bindgen's carry 16 incompressible hex digits each).
+node scripts/short-imports.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/taro_cloud_wasm_bg.wasm"
+
 placeholder=__TARO_CLOUD_WASM_BYTES__
 echo "export default \"$placeholder\";" >"$work/glue/wasm-bytes.js"
 cp pkg-template/index.js "$work/index.js"

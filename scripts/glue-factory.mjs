@@ -15,7 +15,19 @@ const source = readFileSync(input, 'utf8');
 const imports = [];
 const names = new Set();
 const body = [];
+// The asynchronous init path (`__wbg_init` and its helpers) is never used (the shim instantiates
+// synchronously); esbuild cannot drop unused functions inside the factory, so they are left out here.
+const UNUSED = /^(async function (__wbg_load|__wbg_init|__wbg_init_once)\(|let __wbg_init_promise;)/;
+let skipping = false;
 for (const line of source.split('\n')) {
+  if (skipping) {
+    if (line === '}') skipping = false;
+    continue;
+  }
+  if (UNUSED.test(line)) {
+    skipping = line.endsWith('{');
+    continue;
+  }
   if (/^import /.test(line)) {
     imports.push(line);
     continue;

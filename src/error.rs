@@ -28,6 +28,8 @@ pub enum Failure {
     Timeout,
     /// The request never reached the server or its answer was unreadable.
     Network(String),
+    /// The server answered this HTTP status without a CloudBase error body.
+    Http(u16),
     /// The caller aborted the call through its `AbortSignal`.
     Aborted,
     /// Anonymous sign-in or token refresh was refused (`error`, `error_description`).
@@ -88,6 +90,12 @@ impl Failure {
             Failure::Network(detail) => {
                 local(api, errcode::NETWORK_ERROR, &detail, "NETWORK_ERROR")
             }
+            Failure::Http(status) => local(
+                api,
+                errcode::NETWORK_ERROR,
+                &format!("network request error (HTTP {status})"),
+                "NETWORK_ERROR",
+            ),
             Failure::Aborted => local(api, errcode::GENERIC, "abort", "ABORTED"),
             Failure::Auth { error, description } => CloudError {
                 err_code: errcode::SYSTEM_ERROR,

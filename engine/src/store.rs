@@ -21,9 +21,9 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use cloud_protocol::codes;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -368,9 +368,12 @@ impl ChangeLog {
     }
 }
 
-/// The document store; one connection behind a mutex (SQLite serialises writers anyway).
+/// The document store: one writer connection behind a mutex (SQLite allows one writer at a time anyway)
+/// and a pool of read connections, so point reads never queue behind a scan or a write: in WAL mode each
+/// read transaction sees the last commit as of its start while writes go on.
 pub struct DocStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    readers: ReaderPool,
     examined: AtomicU64,
     /// Sequence number of the last commit published to the change feed (read and bumped under `conn`).
     commit_seq: AtomicU64,
@@ -380,19 +383,102 @@ pub struct DocStore {
     open_snapshots: AtomicUsize,
 }
 
+/// Most read connections open at once. A read beyond that waits for one to come back; each connection
+/// costs a page cache (2 MiB at most), so this bounds memory too.
+pub const MAX_READERS: usize = 16;
+
+/// Idle read connections, opened on demand up to [`MAX_READERS`].
+struct ReaderPool {
+    path: PathBuf,
+    state: Mutex<ReaderState>,
+    returned: Condvar,
+}
+
+struct ReaderState {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// A read connection lent out of the pool; it goes back when dropped (a panic inside a read
+/// included: its transaction was rolled back by then).
+struct LentReader<'a> {
+    pool: &'a ReaderPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for LentReader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            lock(&self.pool.state).idle.push(conn);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn configure(conn: &Connection, pragmas: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(pragmas)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+}
+
+impl ReaderPool {
+    fn lend(&self) -> DbResult<LentReader<'_>> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(LentReader {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                // Opened outside the lock; `query_only` makes a read that tries to write fail loudly.
+                let opened = Connection::open(&self.path)
+                    .and_then(|conn| configure(&conn, "PRAGMA query_only=ON;").map(|_| conn));
+                return match opened {
+                    Ok(conn) => Ok(LentReader {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(err) => {
+                        lock(&self.state).open -= 1;
+                        self.returned.notify_one();
+                        Err(failed(err))
+                    }
+                };
+            }
+            state = self.returned.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 impl DocStore {
     /// Opens (or creates) `<dir>/database.sqlite3`.
     pub fn open(dir: &Path) -> std::io::Result<DocStore> {
         std::fs::create_dir_all(dir)?;
-        let conn = Connection::open(dir.join(DATABASE_FILE)).map_err(std::io::Error::other)?;
-        conn.execute_batch(
+        let path = dir.join(DATABASE_FILE);
+        let conn = Connection::open(&path).map_err(std::io::Error::other)?;
+        configure(
+            &conn,
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
         )
-        .and_then(|_| conn.busy_timeout(std::time::Duration::from_secs(5)))
         .and_then(|_| conn.execute_batch(SCHEMA))
         .map_err(std::io::Error::other)?;
         Ok(DocStore {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            readers: ReaderPool {
+                path,
+                state: Mutex::new(ReaderState {
+                    idle: Vec::new(),
+                    open: 0,
+                }),
+                returned: Condvar::new(),
+            },
             examined: AtomicU64::new(0),
             commit_seq: AtomicU64::new(0),
             listener: RwLock::new(None),
@@ -408,7 +494,7 @@ impl DocStore {
     }
 
     fn log(&self) -> MutexGuard<'_, ChangeLog> {
-        self.change_log.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.change_log)
     }
 
     /// Opens a snapshot of the committed state as of now and returns its version: until
@@ -416,7 +502,7 @@ impl DocStore {
     /// [`DocStore::changed_since`] tells which documents later commits touched.
     pub fn open_snapshot(&self) -> u64 {
         // Holding the connection means no write transaction is half done: the snapshot sits between commits.
-        let _writer = self.lock();
+        let _writer = lock(&self.writer);
         let mut log = self.log();
         let version = log.version;
         *log.open.entry(version).or_default() += 1;
@@ -463,32 +549,44 @@ impl DocStore {
             .any(|key| log.first_change_after(key, version).is_some())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// How many stored documents queries have read and parsed so far (for tests of the planner).
     pub fn documents_examined(&self) -> u64 {
         self.examined.load(AtomicOrdering::Relaxed)
     }
 
-    /// Runs `f` in a read transaction.
+    /// Runs `f` in a read transaction on a pooled read connection (concurrently with other reads and
+    /// with the writer); it sees every write committed before it started.
     pub fn read<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
-        self.transaction(TransactionBehavior::Deferred, f)
+        let mut reader = self.readers.lend()?;
+        let conn = reader
+            .conn
+            .as_mut()
+            .expect("a lent reader holds its connection");
+        self.transaction(conn, TransactionBehavior::Deferred, f)
+    }
+
+    /// Runs `f` in a read transaction on the writer connection: no commit can land between the
+    /// transaction's start and its snapshot, so [`Txn::commit_seq`] is exactly the last commit it sees
+    /// (what a change-feed consumer needs to join a snapshot with later batches). Pooled [`DocStore::read`]s
+    /// give no such guarantee; this one waits for writes like a write does.
+    pub fn read_consistent<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
+        let mut conn = lock(&self.writer);
+        self.transaction(&mut conn, TransactionBehavior::Deferred, f)
     }
 
     /// Runs `f` in a write transaction, committed (durably) when `f` succeeds and rolled back otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&Txn<'_>) -> DbResult<T>) -> DbResult<T> {
-        self.transaction(TransactionBehavior::Immediate, f)
+        let mut conn = lock(&self.writer);
+        self.transaction(&mut conn, TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` in a transaction of `behavior`, committed when `f` succeeds (dropped, so rolled back, otherwise).
     fn transaction<T>(
         &self,
+        conn: &mut Connection,
         behavior: TransactionBehavior,
         f: impl FnOnce(&Txn<'_>) -> DbResult<T>,
     ) -> DbResult<T> {
-        let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(behavior).map_err(failed)?;
         let listener = self
             .listener
@@ -572,8 +670,9 @@ fn meta_from(parts: (i64, String, String, String, String)) -> DbResult<Collectio
 }
 
 impl Txn<'_> {
-    /// The [`CommitBatch::seq`] of the last commit published before this transaction began: a read
-    /// transaction sees exactly the changes of the batches up to this one.
+    /// The [`CommitBatch::seq`] of the last commit published before this transaction began. In a
+    /// [`DocStore::read_consistent`] or write transaction it sees exactly the changes of the batches up to
+    /// this one; a pooled read may already see a later commit.
     pub fn commit_seq(&self) -> u64 {
         self.commit_seq
     }
@@ -1105,5 +1204,58 @@ mod tests {
             explain.contains("USING") && explain.contains("INDEX"),
             "{explain}"
         );
+    }
+
+    /// A read in progress holds neither the other reads nor the writer: while one read transaction is
+    /// open (parked on a channel), a second read, a write, and a read that sees that write all complete;
+    /// a read that tries to write is refused (`query_only`).
+    #[test]
+    fn reads_run_beside_a_long_read_and_the_writer() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = DocStore::open(dir.path()).unwrap();
+        let meta = store
+            .write(|t| t.create_collection("e", "c", &json!({}), &[], 0))
+            .unwrap();
+        store
+            .write(|t| t.insert(&meta, &json!({"_id": "a"})))
+            .unwrap();
+        let count = |t: &Txn<'_>| -> DbResult<usize> {
+            let mut n = 0;
+            t.scan(meta.cid, &Plan::Scan, &mut |_| {
+                n += 1;
+                Ok(true)
+            })?;
+            Ok(n)
+        };
+        let (entered_tx, entered) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let (store, count) = (&store, &count);
+        std::thread::scope(|scope| {
+            let long_read = scope.spawn(move || {
+                store.read(|t| {
+                    let before = count(t)?;
+                    entered_tx.send(()).unwrap();
+                    release.recv_timeout(Duration::from_secs(10)).unwrap();
+                    // Its snapshot is the one it started with.
+                    Ok((before, count(t)?))
+                })
+            });
+            entered.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(store.read(count).unwrap(), 1);
+            store
+                .write(|t| t.insert(&meta, &json!({"_id": "b"})))
+                .unwrap();
+            assert_eq!(store.read(count).unwrap(), 2);
+            release_tx.send(()).unwrap();
+            assert_eq!(long_read.join().unwrap().unwrap(), (1, 1));
+        });
+        let refused = store
+            .read(|t| t.insert(&meta, &json!({"_id": "c"})))
+            .unwrap_err();
+        assert_eq!(refused.code, codes::DATABASE_REQUEST_FAILED);
+        assert_eq!(store.read(count).unwrap(), 2);
     }
 }

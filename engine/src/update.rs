@@ -33,6 +33,25 @@ pub fn apply_upsert_insert(seed: &Value, update: &Value, now_ms: i64) -> DbResul
     apply(seed, update, now_ms, true)
 }
 
+/// Every update operator [`apply_update`] knows.
+const UPDATE_OPERATORS: &[&str] = &[
+    "$set",
+    "$setOnInsert",
+    "$unset",
+    "$inc",
+    "$mul",
+    "$min",
+    "$max",
+    "$currentDate",
+    "$rename",
+    "$push",
+    "$addToSet",
+    "$pop",
+    "$pull",
+    "$pullAll",
+    "$bit",
+];
+
 /// `merge: false`: the replacement's fields, with the existing document's `_id` kept (first).
 pub fn replace_document(existing: &Value, replacement: &Value, now_ms: i64) -> DbResult<Value> {
     let map = replacement
@@ -161,6 +180,12 @@ fn apply(doc: &Value, update: &Value, now_ms: i64, inserting: bool) -> DbResult<
 
     let mut ops: Vec<(Vec<String>, Op)> = Vec::new();
     for (operator, fields) in update.as_object().expect("object") {
+        // Checked before its fields: `{"$set": …, "$function": {}}` must not pass as a no-op.
+        if !UPDATE_OPERATORS.contains(&operator.as_str()) {
+            return Err(DbError::invalid_operator(format!(
+                "unknown update operator: {operator}"
+            )));
+        }
         let fields = fields.as_object().ok_or_else(|| {
             DbError::invalid_param(format!(
                 "modifiers for {operator} must be an object, got {fields}"

@@ -73,5 +73,5 @@ fn committed_writes_are_published_in_order_and_rollbacks_never() {
         ]
     );
     // A read transaction knows which commit it sees.
-    assert_eq!(store.read(|t| Ok(t.commit_seq())).unwrap(), 3);
+    assert_eq!(store.read_consistent(|t| Ok(t.commit_seq())).unwrap(), 3);
 }

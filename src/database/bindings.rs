@@ -27,7 +27,7 @@ use crate::error::{CloudError, Failure};
 use crate::js::{self, AbortSignal};
 use crate::transport::abort::Abortable;
 use crate::transport::auth::Session;
-use crate::transport::call_action;
+use crate::transport::{call_action, call_idempotent_action};
 
 /// wx's client-side page size: default and maximum of `get()` (api-surface.md §6).
 const CLIENT_MAX_LIMIT: u32 = 20;
@@ -610,7 +610,13 @@ fn execute(
         let session = session.map_err(|f| f.into_error(api))?;
         let (action, body) = prepared.map_err(|f| f.into_error(api))?;
         let request = async move {
-            let response = call_action(&session, action, &body.params()).await?;
+            // Reads change nothing, so transient failures are retried (transport::retry); writes are not.
+            let response = if matches!(action, request::QUERY | request::COUNT | request::AGGREGATE)
+            {
+                call_idempotent_action(&session, action, &body.params()).await?
+            } else {
+                call_action(&session, action, &body.params()).await?
+            };
             finish(response)
         };
         Abortable::new(request, signal)

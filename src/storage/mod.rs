@@ -18,9 +18,9 @@ use crate::functions::Arg;
 use crate::js::{self, AbortSignal};
 use crate::transport::abort::Abortable;
 use crate::transport::auth::Session;
-use crate::transport::call_action;
 use crate::transport::envelope::{write_json_string, JsonObject, Param};
 use crate::transport::transfer::{self, TransferState};
+use crate::transport::{call_action, call_idempotent_action};
 
 /// API names in `errMsg`.
 pub const UPLOAD_API: &str = "cloud.uploadFile";
@@ -336,6 +336,23 @@ struct UploadInput {
     method: UploadMethod,
     source: Source,
     header: JsValue,
+    stall_ms: u32,
+}
+
+/// `options.stallTimeout`: how long a transfer may go without moving a byte before it fails with
+/// -501002 (default 30 s). It bounds stalls, not the total duration, so large files on slow links finish.
+fn stall_timeout(options: &JsValue) -> Result<u32, Failure> {
+    let value = js::get(options, "stallTimeout");
+    if value.is_undefined() {
+        return Ok(transfer::DEFAULT_STALL_TIMEOUT_MS);
+    }
+    match value.as_f64() {
+        Some(ms) if ms >= 1.0 && ms <= f64::from(u32::MAX) => Ok(ms as u32),
+        Some(_) => Err(Failure::parameter_error(
+            "parameter.stallTimeout should be a positive number of milliseconds;",
+        )),
+        None => Err(type_error("stallTimeout", "number", &Arg::of(&value))),
+    }
 }
 
 /// A typed `Blob` for a `file` / `filePath` value, when it is a Blob, File, ArrayBuffer or typed array.
@@ -375,6 +392,7 @@ fn prepare_upload(options: &JsValue) -> Result<UploadInput, Failure> {
         method,
         source,
         header: js::get(options, "header"),
+        stall_ms: stall_timeout(options)?,
     })
 }
 
@@ -470,7 +488,18 @@ async fn upload(
     let answer = match input.method {
         UploadMethod::Put => {
             let headers = put_headers(&authorization, &cos_file_id, &token, &content_type);
-            transfer::upload("PUT", &url, &headers, &input.header, &blob, None, &state).await
+            let stall_ms = input.stall_ms;
+            transfer::upload(
+                "PUT",
+                &url,
+                &headers,
+                &input.header,
+                &blob,
+                None,
+                &state,
+                stall_ms,
+            )
+            .await
         }
         UploadMethod::Post => {
             let fields = form_fields(&input.path, &authorization, &cos_file_id, &token, &seq_id);
@@ -482,6 +511,7 @@ async fn upload(
                 &blob,
                 Some(&fields),
                 &state,
+                input.stall_ms,
             );
             upload.await
         }
@@ -509,12 +539,15 @@ pub fn download_file(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Clo
         Arg::Str(id) => Ok(id),
         other => Err(type_error("fileID", "string", &other)),
     };
-    let prepared = file_id.and_then(|id| Ok((session?, id)));
+    let prepared = file_id
+        .and_then(|id| Ok((id, stall_timeout(&options)?)))
+        .and_then(|input| Ok((session?, input)));
     let state = TransferState::new(true);
     let events: TransferState = state.clone().unchecked_into();
     let call = Box::pin(async move {
-        let (session, file_id) = prepared.map_err(|failure| failure.into_error(DOWNLOAD_API))?;
-        download(session, file_id, events)
+        let (session, (file_id, stall_ms)) =
+            prepared.map_err(|failure| failure.into_error(DOWNLOAD_API))?;
+        download(session, file_id, stall_ms, events)
             .await
             .map_err(|failure| failure.into_error(DOWNLOAD_API))
     });
@@ -524,6 +557,7 @@ pub fn download_file(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Clo
 async fn download(
     session: Rc<Session>,
     file_id: String,
+    stall_ms: u32,
     state: TransferState,
 ) -> Result<JsValue, Failure> {
     let request = [TempUrlRequest {
@@ -531,7 +565,8 @@ async fn download(
         max_age: Some(DOWNLOAD_MAX_AGE_SECS),
     }];
     let list = file_list_json(&request);
-    let body = call_action(&session, TEMP_URL_ACTION, &[Param::Raw("file_list", &list)]).await?;
+    let body = call_idempotent_action(&session, TEMP_URL_ACTION, &[Param::Raw("file_list", &list)])
+        .await?;
     let item = js::get(&js::get(&js::get(&body, "data"), "download_list"), "0");
     let code = js::get_string(&item, "code").unwrap_or_default();
     if code != "SUCCESS" {
@@ -554,7 +589,9 @@ async fn download(
             detail: "the server returned no download url".to_owned(),
         });
     }
-    let result = transfer::download(&absolute_url(&session, &url), &state).await?;
+    // A download changes nothing: transfer.js retries a failed connection or a 408/429/5xx answer
+    // (transport::retry) before any byte arrived; a stall is final.
+    let result = transfer::download(&absolute_url(&session, &url), &state, stall_ms).await?;
     let status = js::get(&result, "statusCode").as_f64().unwrap_or(0.0) as u16;
     if !(200..300).contains(&status) {
         return Err(Failure::Local {
@@ -660,7 +697,8 @@ async fn temp_urls(
     requests: Vec<TempUrlRequest>,
 ) -> Result<JsValue, Failure> {
     let list = file_list_json(&requests);
-    let body = call_action(&session, TEMP_URL_ACTION, &[Param::Raw("file_list", &list)]).await?;
+    let body = call_idempotent_action(&session, TEMP_URL_ACTION, &[Param::Raw("file_list", &list)])
+        .await?;
     let answers = js::get(&js::get(&body, "data"), "download_list");
     let items = Array::new();
     for (index, request) in requests.iter().enumerate() {

@@ -264,6 +264,7 @@ impl Session {
             ("x-request-id", request_id.as_str()),
             SDK_VERSION_HEADER,
         ];
+        // Sign-in and refresh are safe to repeat: transient failures are retried (transport::retry).
         let response = http::send("POST", url, &headers, Some(body), self.timeout_ms).await?;
         let parsed = response.json;
         if let Some(error) = js::get_string(&parsed, "error") {
@@ -279,6 +280,7 @@ impl Session {
         }
         match Credentials::from_js(&parsed, Some(js_sys::Date::now())) {
             Some(credentials) if response.status < 300 => Ok(credentials),
+            _ if response.status >= 300 => Err(Failure::Http(response.status)),
             _ => Err(Failure::Network(format!(
                 "unexpected auth response (HTTP {})",
                 response.status

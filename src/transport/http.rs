@@ -106,7 +106,8 @@ pub fn header_lines(headers: &[(&str, &str)]) -> String {
     lines
 }
 
-/// Sends one request and reads the whole body, failing with `Timeout` after `timeout_ms`.
+/// Sends one request that is safe to repeat (sign-in, refresh) and reads the whole body, retrying transient
+/// failures (`retry`); fails with `Timeout` after `timeout_ms` for all attempts together.
 pub async fn send(
     method: &str,
     url: &str,
@@ -123,6 +124,7 @@ pub async fn send(
         &body,
         &guard,
         None,
+        super::retry::MAX_RETRIES,
     )
     .map_err(|error| guard.failure(&error))?;
     let outcome = JsFuture::from(promise)
@@ -147,8 +149,9 @@ pub struct OutcomeHandler<'a> {
     pub id: u32,
 }
 
-/// Starts `fetch` under `guard`'s controller. Without a handler the promise resolves to
-/// `[status, json]` and rejects with the fetch error.
+/// Starts `fetch` under `guard`'s controller, repeating it up to `retries` times after a transient failure
+/// (see `retry`; the guard's deadline bounds every attempt together). Without a handler the promise
+/// resolves to `[status, json]` and rejects with the fetch error.
 pub fn start(
     url: &JsValue,
     method: &str,
@@ -156,6 +159,7 @@ pub fn start(
     body: &JsValue,
     guard: &AbortGuard,
     handler: Option<OutcomeHandler>,
+    retries: u32,
 ) -> Result<js_sys::Promise, JsValue> {
     let (function, id) = handler.map_or((JsValue::UNDEFINED, 0), |handler| {
         (handler.function.into(), handler.id)
@@ -168,6 +172,7 @@ pub fn start(
         &guard.controller,
         &function,
         id,
+        retries,
     )
 }
 
@@ -175,21 +180,37 @@ pub fn start(
 // controller's signal on the JS side. Every JS object built from Rust field by field, every promise
 // awaited from Rust (two closures and a trip through the executor) and every crossing is a measurable
 // share of a loopback round trip (bench/overhead.mjs).
+// Builds the request and runs fetch → text → JSON.parse (→ the handler) as ONE promise, reading the
+// controller's signal on the JS side. Every JS object built from Rust field by field, every promise
+// awaited from Rust (two closures and a trip through the executor) and every crossing is a measurable
+// share of a loopback round trip (bench/overhead.mjs). Retries live here too, for the same reason: a
+// failed attempt waits and fetches again without a trip through Rust (policy: transport/retry.rs).
 #[wasm_bindgen(
-    inline_js = "export function fetchJson(url, method, headerLines, body, controller, handler, id) {
+    inline_js = "export function fetchJson(url, method, headerLines, body, controller, handler, id, retries) {
   const headers = {};
   const lines = headerLines.split('\\n');
   for (let i = 0; i + 1 < lines.length; i += 2) headers[lines[i]] = lines[i + 1];
-  const fail = handler && ((error) => handler(id, -1, error));
-  return fetch(url, { method, headers, body, signal: controller.signal }).then((r) => r.text().then((text) => {
+  const signal = controller.signal;
+  const fail = (error) => { if (handler) return handler(id, -1, error); throw error; };
+  // Full jitter: a random wait below min(2 s, 100 ms * 2^n); the controller's deadline still bounds it all.
+  const retry = (n, otherwise) => n < retries && !signal.aborted
+    ? new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2000, 100 << n))).then(() => attempt(n + 1))
+    : otherwise();
+  const attempt = (n) => fetch(url, { method, headers, body, signal }).then((r) => r.text().then((text) => {
     let json;
     try { json = JSON.parse(text); } catch (_) {}
-    return handler ? handler(id, r.status, json) : [r.status, json];
-  }, fail), fail);
+    const done = () => handler ? handler(id, r.status, json) : [r.status, json];
+    const answer = json !== null && typeof json === 'object';
+    const transient = answer ? !json.code && (r.status === 408 || r.status === 429 || r.status >= 500)
+      : r.status === 200 || r.status === 408 || r.status === 429 || r.status >= 500;
+    return transient ? retry(n, done) : done();
+  }, (error) => retry(n, () => fail(error))), (error) => retry(n, () => fail(error)));
+  return attempt(0);
 }"
 )]
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetchJson)]
+    #[allow(clippy::too_many_arguments)]
     fn fetch_json(
         url: &JsValue,
         method: &str,
@@ -198,6 +219,7 @@ extern "C" {
         controller: &AbortController,
         handler: &JsValue,
         id: u32,
+        retries: u32,
     ) -> Result<js_sys::Promise, JsValue>;
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod deadline;
 pub mod envelope;
 pub mod http;
+pub mod retry;
 pub mod storage;
 #[cfg(feature = "storage")]
 pub mod transfer;
@@ -69,9 +70,13 @@ enum Verdict {
 /// and, unless this already was the retry, asks for one.
 fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsValue) -> Verdict {
     if !json.is_object() {
-        return Verdict::Failed(Failure::Network(format!(
-            "invalid response (HTTP {status})"
-        )));
+        // An error status (a proxy's 502 page, …) says more than the body; a 200 that is not JSON was
+        // cut short or mangled on the way.
+        return Verdict::Failed(if status != 200 {
+            Failure::Http(status)
+        } else {
+            Failure::Network(format!("invalid response (HTTP {status})"))
+        });
     }
     if let Some(code) = js::get_string(&json, "code").filter(|code| !code.is_empty()) {
         let expired = code == codes::ACCESS_TOKEN_EXPIRED;
@@ -86,9 +91,7 @@ fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsVal
         });
     }
     if status != 200 {
-        return Verdict::Failed(Failure::Network(format!(
-            "network request error (HTTP {status})"
-        )));
+        return Verdict::Failed(Failure::Http(status));
     }
     Verdict::Success(json)
 }
@@ -96,13 +99,24 @@ fn judge(session: &Session, token: &str, retried: bool, status: u16, json: JsVal
 /// Sends one `/web` action and returns the parsed success body (`{requestId, data, …}`).
 ///
 /// Always-200 error bodies `{code, message, requestId}` become `Failure::Server`. A rejected token
-/// (`ACCESS_TOKEN_EXPIRED`, `CHECK_LOGIN_FAILED`) is renewed and the action retried once.
+/// (`ACCESS_TOKEN_EXPIRED`, `CHECK_LOGIN_FAILED`) is renewed and the action retried once. Nothing else
+/// is retried: use [`call_idempotent_action`] for reads.
 pub async fn call_action(
     session: &Rc<Session>,
     action: &str,
     params: &[Param<'_>],
 ) -> Result<JsValue, Failure> {
-    send_action(session, action, params, false).await
+    send_action(session, action, params, false, 0).await
+}
+
+/// [`call_action`] for an action that changes nothing (a query, a count, temp URLs): transient failures
+/// are retried (see [`retry`]) within the call's timeout, which bounds all attempts together.
+pub async fn call_idempotent_action(
+    session: &Rc<Session>,
+    action: &str,
+    params: &[Param<'_>],
+) -> Result<JsValue, Failure> {
+    send_action(session, action, params, false, retry::MAX_RETRIES).await
 }
 
 async fn send_action(
@@ -110,6 +124,7 @@ async fn send_action(
     action: &str,
     params: &[Param<'_>],
     mut retried: bool,
+    retries: u32,
 ) -> Result<JsValue, Failure> {
     loop {
         let token = session.access_token().await?;
@@ -122,6 +137,7 @@ async fn send_action(
             &request.body,
             &guard,
             None,
+            retries,
         )
         .map_err(|error| guard.failure(&error))?;
         let outcome = wasm_bindgen_futures::JsFuture::from(promise)
@@ -206,7 +222,7 @@ fn slow_promise(
 ) -> Promise {
     future_to_promise(async move {
         let params_ref = OwnedParam::borrowed(&params);
-        send_action(&session, action, &params_ref, retried)
+        send_action(&session, action, &params_ref, retried, 0)
             .await
             .and_then(finish)
             .map_err(|failure| failure.into_error(api).to_js())
@@ -242,6 +258,7 @@ fn start_pending(
                 function: handler.as_ref().unchecked_ref(),
                 id,
             }),
+            0,
         )
     });
     let entry = PendingAction {

@@ -105,11 +105,60 @@ function parseHeaderLines(text) {
 }
 
 /**
+ * Fails a transfer that moved no byte for `ms` (a stall timeout, not a total-duration one): `touch()` on
+ * every sign of progress; on expiry `onStall(error)` runs once. The timer never keeps Node alive.
+ */
+function watchdog(ms, onStall) {
+  let timer;
+  const dog = {
+    touch() {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const error = new Error('transfer stalled: no progress for ' + ms + ' ms');
+        error.name = 'TimeoutError';
+        onStall(error);
+      }, ms);
+      if (typeof timer === 'object' && timer !== null && typeof timer.unref === 'function') timer.unref();
+    },
+    stop: () => clearTimeout(timer),
+  };
+  dog.touch();
+  return dog;
+}
+
+/** The jittered wait before retry `n` (full jitter below min(2 s, 100 ms * 2^n)); not a stall. */
+function pause(n, dog) {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2000, 100 << n))).then(dog.touch);
+}
+
+/** Runs `run(signal)` under a watchdog: a stall aborts it and rejects with the stall error. */
+async function guarded(stallMs, signal, run) {
+  const inner = new AbortController();
+  const abort = () => inner.abort();
+  signal.addEventListener('abort', abort);
+  if (signal.aborted) inner.abort();
+  let stalled;
+  const dog = watchdog(stallMs, (error) => {
+    stalled = error;
+    inner.abort();
+  });
+  try {
+    return await run(inner.signal, dog);
+  } catch (error) {
+    throw stalled || error;
+  } finally {
+    dog.stop();
+    signal.removeEventListener('abort', abort);
+  }
+}
+
+/**
  * Sends `blob` raw (fields null) or as a multipart form (`fields` in order, then `file`), with `headers`
  * ([name, value] pairs) plus the caller's `extra` header object. Resolves with `{status, text}` whatever
- * the status; rejects on network failure or abort. XHR where it exists (byte-level upload progress), else fetch.
+ * the status; rejects on network failure, abort, or no progress for `stallMs`. XHR where it exists
+ * (byte-level upload progress), else fetch with the body streamed (progress as the connection takes it).
  */
-export function upload(method, url, headers, extra, blob, fields, state, signal) {
+export function upload(method, url, headers, extra, blob, fields, state, signal, stallMs) {
   let body = blob;
   if (fields) {
     body = new FormData();
@@ -125,76 +174,129 @@ export function upload(method, url, headers, extra, blob, fields, state, signal)
     }
   }
   if (typeof XMLHttpRequest !== 'function') {
-    return fetch(url, { method, headers, body, signal }).then(async (response) => {
+    return guarded(stallMs, signal, async (inner, dog) => {
+      if (body instanceof FormData) {
+        // The form's bytes and boundary, so it can be streamed like a Blob.
+        const form = new Response(body);
+        headers = headers.concat([['content-type', form.headers.get('content-type')]]);
+        body = await form.blob();
+      }
+      const total = body.size;
+      const reader = body.stream().getReader();
+      let sent = 0;
+      const stream = new ReadableStream({
+        async pull(controller) {
+          const { done, value } = await reader.read();
+          if (done) return controller.close();
+          sent += value.byteLength;
+          dog.touch();
+          state.progress(sent, total);
+          controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      headers = headers.filter(([name]) => name !== 'content-length').concat([['content-length', String(total)]]);
+      const response = await fetch(url, { method, headers, body: stream, duplex: 'half', signal: inner });
+      dog.touch();
       state.headers(headerObject(response.headers));
       return { status: response.status, text: await response.text() };
     });
   }
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    const stop = () => xhr.abort();
-    let headersSeen = false;
-    signal.addEventListener('abort', stop);
-    xhr.open(method, url);
-    for (const [name, value] of headers) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (event) => state.progress(event.loaded, event.total);
-    xhr.onreadystatechange = () => {
-      // HEADERS_RECEIVED (2); some XHR shims jump straight to DONE (4).
-      if (xhr.readyState >= 2 && !headersSeen && xhr.status) {
-        headersSeen = true;
-        state.headers(parseHeaderLines(xhr.getAllResponseHeaders()));
-      }
-      if (xhr.readyState !== 4) return;
-      signal.removeEventListener('abort', stop);
-      if (xhr.status) resolve({ status: xhr.status, text: xhr.responseText });
-      else reject(new Error(signal.aborted ? 'abort' : 'upload failed: network error'));
-    };
-    if (signal.aborted) return reject(new Error('abort'));
-    xhr.send(body);
-  });
+  return guarded(
+    stallMs,
+    signal,
+    (inner, dog) =>
+      new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        const stop = () => xhr.abort();
+        let headersSeen = false;
+        inner.addEventListener('abort', stop);
+        xhr.open(method, url);
+        for (const [name, value] of headers) xhr.setRequestHeader(name, value);
+        xhr.upload.onprogress = (event) => {
+          dog.touch();
+          state.progress(event.loaded, event.total);
+        };
+        xhr.onprogress = dog.touch;
+        xhr.onreadystatechange = () => {
+          dog.touch();
+          // HEADERS_RECEIVED (2); some XHR shims jump straight to DONE (4).
+          if (xhr.readyState >= 2 && !headersSeen && xhr.status) {
+            headersSeen = true;
+            state.headers(parseHeaderLines(xhr.getAllResponseHeaders()));
+          }
+          if (xhr.readyState !== 4) return;
+          inner.removeEventListener('abort', stop);
+          if (xhr.status) resolve({ status: xhr.status, text: xhr.responseText });
+          else reject(new Error(inner.aborted ? 'abort' : 'upload failed: network error'));
+        };
+        if (inner.aborted) return reject(new Error('abort'));
+        xhr.send(body);
+      }),
+  );
 }
 
 /**
  * GETs `url` with no extra headers (protocol.md §4.5), reporting progress per body chunk against
- * Content-Length. Resolves with `{statusCode, header, data: ArrayBuffer, tempFilePath?}`.
+ * Content-Length. Resolves with `{statusCode, header, data: ArrayBuffer, tempFilePath?}`; rejects when no
+ * byte arrives for `stallMs`.
  */
-export async function download(url, state, signal) {
-  const response = await fetch(url, { signal });
-  const header = headerObject(response.headers);
-  state.headers(header);
-  const expected = Number(response.headers.get('content-length')) || 0;
-  let data;
-  // Chunk by chunk only for a progress listener; otherwise arrayBuffer() (no copies in JS).
-  if (state.listening && response.body && typeof response.body.getReader === 'function') {
-    const reader = response.body.getReader();
-    let bytes = new Uint8Array(expected);
-    let loaded = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (loaded + value.byteLength > bytes.length) {
-        const grown = new Uint8Array(Math.max(bytes.length * 2, loaded + value.byteLength));
-        grown.set(bytes.subarray(0, loaded));
-        bytes = grown;
+export function download(url, state, signal, stallMs) {
+  return guarded(stallMs, signal, async (inner, dog) => {
+    let response;
+    // Nothing was delivered yet, so a failed connection or a 408/429/5xx answer is retried (transport/retry.rs).
+    for (let n = 0; ; n++) {
+      const transient = n < 3 && !inner.aborted;
+      try {
+        response = await fetch(url, { signal: inner });
+      } catch (error) {
+        if (!transient) throw error;
+        await pause(n, dog);
+        continue;
       }
-      bytes.set(value, loaded);
-      loaded += value.byteLength;
-      state.progress(loaded, expected);
+      const status = response.status;
+      if (!transient || !(status === 408 || status === 429 || status >= 500)) break;
+      await response.arrayBuffer().catch(() => {});
+      await pause(n, dog);
     }
-    data = loaded === bytes.length ? bytes.buffer : bytes.slice(0, loaded).buffer;
-  } else {
-    data = await response.arrayBuffer();
-  }
-  state.finish(data.byteLength);
-  const result = { statusCode: response.status, header, data };
-  if (typeof URL.createObjectURL === 'function') {
-    // Made on first read: a Blob of the bytes is a copy, which most callers (who use `data`) never need.
-    let objectUrl;
-    Object.defineProperty(result, 'tempFilePath', {
-      enumerable: true,
-      configurable: true,
-      get: () => (objectUrl ??= URL.createObjectURL(new Blob([data], { type: header['content-type'] || '' }))),
-    });
-  }
-  return result;
+    dog.touch();
+    const header = headerObject(response.headers);
+    state.headers(header);
+    const expected = Number(response.headers.get('content-length')) || 0;
+    let data;
+    // Chunk by chunk, so a stall is seen (and progress reported); arrayBuffer() where there is no stream.
+    if (response.body && typeof response.body.getReader === 'function') {
+      const reader = response.body.getReader();
+      let bytes = new Uint8Array(expected);
+      let loaded = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        dog.touch();
+        if (loaded + value.byteLength > bytes.length) {
+          const grown = new Uint8Array(Math.max(bytes.length * 2, loaded + value.byteLength));
+          grown.set(bytes.subarray(0, loaded));
+          bytes = grown;
+        }
+        bytes.set(value, loaded);
+        loaded += value.byteLength;
+        if (state.listening) state.progress(loaded, expected);
+      }
+      data = loaded === bytes.length ? bytes.buffer : bytes.slice(0, loaded).buffer;
+    } else {
+      data = await response.arrayBuffer();
+    }
+    state.finish(data.byteLength);
+    const result = { statusCode: response.status, header, data };
+    if (typeof URL.createObjectURL === 'function') {
+      // Made on first read: a Blob of the bytes is a copy, which most callers (who use `data`) never need.
+      let objectUrl;
+      Object.defineProperty(result, 'tempFilePath', {
+        enumerable: true,
+        configurable: true,
+        get: () => (objectUrl ??= URL.createObjectURL(new Blob([data], { type: header['content-type'] || '' }))),
+      });
+    }
+    return result;
+  });
 }

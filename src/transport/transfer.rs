@@ -48,6 +48,7 @@ extern "C" {
         fields: &JsValue,
         state: &TransferState,
         signal: &AbortSignal,
+        stall_ms: u32,
     ) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(catch, js_name = download)]
@@ -55,6 +56,7 @@ extern "C" {
         url: &str,
         state: &TransferState,
         signal: &AbortSignal,
+        stall_ms: u32,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -98,8 +100,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A transfer fails after this long without progress unless the call says otherwise (`stallTimeout`).
+pub const DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
+
+/// A rejected transfer: a stall (transfer.js names it `TimeoutError`) is a timeout, the rest network.
 fn network(error: JsValue) -> Failure {
-    Failure::Network(super::http::describe_js_error(&error))
+    let detail = super::http::describe_js_error(&error);
+    if js::get_string(&error, "name").as_deref() == Some("TimeoutError") {
+        return Failure::Local {
+            err_code: cloud_protocol::errcode::SERVER_TIMEOUT,
+            detail,
+        };
+    }
+    Failure::Network(detail)
 }
 
 /// Pairs as a JS array of `[name, value]` arrays.
@@ -119,6 +132,7 @@ pub struct Answer {
 
 /// Sends `blob` to `url`: raw when `fields` is `None` (presigned PUT), else as a multipart form with
 /// `fields` in order and then `file`. `extra` is the caller's `header` object, added last.
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     method: &str,
     url: &str,
@@ -127,11 +141,16 @@ pub async fn upload(
     blob: &JsValue,
     fields: Option<&[(&str, &str)]>,
     state: &TransferState,
+    stall_ms: u32,
 ) -> Result<Answer, Failure> {
     let headers = pairs(headers);
     let fields = fields.map_or(JsValue::NULL, |fields| pairs(fields).into());
     let answer = AbortOnDrop::new()
-        .run(|signal| upload_js(method, url, &headers, extra, blob, &fields, state, signal))
+        .run(|signal| {
+            upload_js(
+                method, url, &headers, extra, blob, &fields, state, signal, stall_ms,
+            )
+        })
         .await?;
     Ok(Answer {
         status: js::get(&answer, "status").as_f64().unwrap_or(0.0) as u16,
@@ -139,10 +158,11 @@ pub async fn upload(
     })
 }
 
-/// GETs `url`; resolves with `{statusCode, header, data: ArrayBuffer, tempFilePath?}`.
-pub async fn download(url: &str, state: &TransferState) -> Result<JsValue, Failure> {
+/// GETs `url`; resolves with `{statusCode, header, data: ArrayBuffer, tempFilePath?}`; fails after
+/// `stall_ms` without a byte.
+pub async fn download(url: &str, state: &TransferState, stall_ms: u32) -> Result<JsValue, Failure> {
     AbortOnDrop::new()
-        .run(|signal| download_js(url, state, signal))
+        .run(|signal| download_js(url, state, signal, stall_ms))
         .await
 }
 

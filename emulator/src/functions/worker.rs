@@ -88,6 +88,8 @@ struct Reply {
 /// A running worker process.
 pub struct Worker {
     function_name: String,
+    /// The worker's process group (its pid): the worker and every process its function started.
+    process_group: Option<u32>,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -128,6 +130,18 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // Its own process group, so whatever the function spawns can be killed with it (see
+        // `kill_group`), and a parent-death signal, so the worker dies with the emulator even on SIGKILL.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            command.process_group(0).pre_exec(|| {
+                // SAFETY: prctl is async-signal-safe; this runs in the child between fork and exec.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
+        command.process_group(0);
         let mut child = command.spawn().map_err(|err| {
             format!(
                 "could not start Node.js ({}) for function \"{function_name}\": {err}",
@@ -146,8 +160,10 @@ impl Worker {
             Arc::clone(&call_tag),
             config.log_output,
         ));
+        let process_group = child.id();
         let mut worker = Worker {
             function_name: function_name.to_owned(),
+            process_group,
             child,
             stdin,
             stdout,
@@ -280,9 +296,22 @@ impl Worker {
             .unwrap_or_default()
     }
 
-    /// Kills the process and waits for it to go.
+    /// Kills the worker and every process its function started, and waits for the worker to go.
     pub async fn kill(&mut self) {
+        self.kill_group();
         let _ = self.child.kill().await;
+    }
+
+    /// SIGKILL to the worker's process group: children a function spawned (even detached ones that
+    /// outlive their parent's exit) go with the worker instead of running on unowned.
+    fn kill_group(&mut self) {
+        #[cfg(unix)]
+        if let Some(group) = self.process_group.take() {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+            unsafe {
+                libc::kill(-(group as libc::pid_t), libc::SIGKILL);
+            }
+        }
     }
 
     /// Next reply line from stdout; `None` at end of file (the process is gone or going).
@@ -431,5 +460,12 @@ fn is_executable(path: &Path) -> bool {
     #[cfg(not(unix))]
     {
         path.is_file()
+    }
+}
+
+impl Drop for Worker {
+    /// A worker dropped without `kill` (pool shutdown, a replaced generation) takes its children along.
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }

@@ -495,7 +495,7 @@ impl Dispatcher {
 
     /// The window of `spec` as the store has it now, and the commit it reflects.
     fn read_window(database: &Database, spec: &WatchSpec) -> DbResult<(Vec<Arc<Value>>, u64)> {
-        database.store().read(|t| {
+        database.store().read_consistent(|t| {
             let meta = t.collection(&spec.env, &spec.collection)?;
             let plan = plan_query(&spec.query, &meta.indexes);
             let mut found = Vec::new();
