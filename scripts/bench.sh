@@ -14,3 +14,5 @@ node bench/db-encode.mjs
 node bench/transactions.mjs
 node bench/watch.mjs
 node bench/db-concurrency.mjs
+node bench/container.mjs
+node bench/load.mjs
