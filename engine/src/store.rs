@@ -386,15 +386,23 @@ impl DocStore {
             tx,
             examined: &self.examined,
             changes: listener.as_ref().map(|_| RefCell::new(Vec::new())),
+            reconfigured: RefCell::new(Vec::new()),
             commit_seq: self.commit_seq.load(AtomicOrdering::Acquire),
         };
         let out = f(&txn)?;
         let changes = txn.changes.map(RefCell::into_inner).unwrap_or_default();
+        let reconfigured = txn.reconfigured.into_inner();
         txn.tx.commit().map_err(failed)?;
         // Still under the connection lock: batches reach the listener in commit order.
-        if let (Some(listener), false) = (listener, changes.is_empty()) {
-            let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
-            listener(Arc::new(CommitBatch { seq, changes }));
+        if let Some(listener) = listener {
+            if !changes.is_empty() || !reconfigured.is_empty() {
+                let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
+                listener(Arc::new(CommitBatch {
+                    seq,
+                    changes,
+                    reconfigured,
+                }));
+            }
         }
         Ok(out)
     }
@@ -406,6 +414,8 @@ pub struct Txn<'a> {
     examined: &'a AtomicU64,
     /// The document changes made so far, when a change listener is set.
     changes: Option<RefCell<Vec<DocChange>>>,
+    /// Collections whose rules or indexes were set.
+    reconfigured: RefCell<Vec<(String, String)>>,
     commit_seq: u64,
 }
 
@@ -540,6 +550,9 @@ impl Txn<'_> {
         rules: &Value,
         indexes: &[String],
     ) -> DbResult<CollectionMeta> {
+        self.reconfigured
+            .borrow_mut()
+            .push((meta.env.clone(), meta.name.clone()));
         self.tx
             .execute(
                 "UPDATE collections SET rules = ?2, indexes = ?3 WHERE cid = ?1",
