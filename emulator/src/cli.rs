@@ -216,6 +216,11 @@ fn describe_start(config: &Config, server: &RunningServer) {
     for line in crate::container::describe(&config.containers) {
         eprintln!("{line}");
     }
+    eprintln!(
+        "cloud-emulator: realtime watch on {}/ws (auth.wsWebSign; send queue {} bytes per socket)",
+        server.url().replacen("http", "ws", 1),
+        config.ws_send_queue_bytes
+    );
     eprintln!("admin token: {}", config.admin_token);
     match &config.env {
         Some(env) => eprintln!("cloud-emulator: env {env} only"),

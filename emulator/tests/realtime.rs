@@ -875,3 +875,45 @@ async fn closed_watches_are_gone_and_a_lost_socket_keeps_its_watches_for_a_resum
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_rules_change_applies_to_live_watches() {
+    let emu = Emu::start().await;
+    emu.collection("board", json!("READONLY")).await;
+    let alice = emu.server.access_token(ENV).await;
+    let bob = emu.server.access_token(ENV).await;
+    let alices = emu.add(&alice, "board", json!({"text": "alice"})).await;
+    let bobs = emu.add(&bob, "board", json!({"text": "bob"})).await;
+    let mut client = Client::connect(&emu, &bob).await;
+    let init = client
+        .init(
+            "w",
+            json!({"envId": ENV, "collName": "board", "query": "{}"}),
+        )
+        .await;
+    assert_eq!(events(&init).len(), 2);
+    // Everyone-reads becomes creator-only: Alice's document leaves Bob's result.
+    emu.collection("board", json!("PRIVATE")).await;
+    let next = client.recv().await;
+    assert_eq!(kinds(&next), vec![kind("update", "dequeue", &alices)]);
+    assert_eq!(next["msgData"]["currEvent"], 2);
+    emu.add(&alice, "board", json!({"text": "alice 2"})).await;
+    client.silent(Duration::from_millis(200)).await;
+    // And back: both of Alice's documents enter it.
+    emu.collection("board", json!("READONLY")).await;
+    let next = client.recv().await;
+    let entered = kinds(&next);
+    assert_eq!(entered.len(), 2);
+    assert!(entered
+        .iter()
+        .all(|(d, q, id)| d == "update" && q == "enqueue" && id != &bobs));
+    // A rule that denies reading ends the watch.
+    emu.collection("board", json!("ADMINONLY")).await;
+    let answer = client.recv().await;
+    assert_eq!(answer["msgType"], "ERROR");
+    assert_eq!(answer["watchId"], "w");
+    assert_eq!(answer["msgData"]["code"], "COLLECTION_PERMISSION_DENIED");
+    emu.add(&emu.admin.clone(), "board", json!({"text": "admin"}))
+        .await;
+    client.silent(Duration::from_millis(200)).await;
+}

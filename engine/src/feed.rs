@@ -3,7 +3,8 @@
 //! Every writer (the `/web` actions, the admin endpoint, import, functions through either) goes through
 //! [`DocStore::write`](crate::store::DocStore::write), so the feed is fed at that one place: the store
 //! records the document changes a transaction makes and, once `COMMIT` has returned and while it still
-//! holds the connection lock, hands them to the listener as one [`CommitBatch`]. A rolled-back
+//! holds the connection lock, hands them to the listener as one [`CommitBatch`] (also when it set a
+//! collection's rules, which can change what watchers may see). A rolled-back
 //! transaction publishes nothing; batches arrive in commit order with consecutive [`CommitBatch::seq`].
 //!
 //! The listener runs under the store lock, so it must only hand the batch on (e.g. push it into a
@@ -35,6 +36,9 @@ pub struct CommitBatch {
     pub seq: u64,
     /// The changes, in the order the transaction made them.
     pub changes: Vec<DocChange>,
+    /// Collections (`(env, name)`) whose rules or indexes the transaction set: what a reader may see
+    /// of them can have changed.
+    pub reconfigured: Vec<(String, String)>,
 }
 
 /// Receives every [`CommitBatch`]; called under the store lock, so it must return quickly.

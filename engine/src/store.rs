@@ -597,6 +597,7 @@ impl DocStore {
             tx,
             examined: &self.examined,
             changes: listener.as_ref().map(|_| RefCell::new(Vec::new())),
+            reconfigured: RefCell::new(Vec::new()),
             commit_seq: self.commit_seq.load(AtomicOrdering::Acquire),
             touched: (self.open_snapshots.load(AtomicOrdering::Acquire) > 0)
                 .then(|| RefCell::new(Vec::new())),
@@ -626,12 +627,19 @@ impl DocStore {
             }
             log
         });
+        let reconfigured = txn.reconfigured.take();
         txn.tx.commit().map_err(failed)?;
         drop(log_guard);
         // Still under the connection lock: batches reach the listener in commit order.
-        if let (Some(listener), false) = (listener, changes.is_empty()) {
-            let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
-            listener(Arc::new(CommitBatch { seq, changes }));
+        if let Some(listener) = listener {
+            if !changes.is_empty() || !reconfigured.is_empty() {
+                let seq = self.commit_seq.fetch_add(1, AtomicOrdering::AcqRel) + 1;
+                listener(Arc::new(CommitBatch {
+                    seq,
+                    changes,
+                    reconfigured,
+                }));
+            }
         }
         Ok(out)
     }
@@ -643,6 +651,8 @@ pub struct Txn<'a> {
     examined: &'a AtomicU64,
     /// The document changes made so far, when a change listener is set.
     changes: Option<RefCell<Vec<DocChange>>>,
+    /// Collections whose rules or indexes were set.
+    reconfigured: RefCell<Vec<(String, String)>>,
     commit_seq: u64,
     /// While snapshots are open: each document this transaction changed and its JSON before.
     touched: Option<RefCell<Vec<TouchedDoc>>>,
@@ -780,6 +790,9 @@ impl Txn<'_> {
         rules: &Value,
         indexes: &[String],
     ) -> DbResult<CollectionMeta> {
+        self.reconfigured
+            .borrow_mut()
+            .push((meta.env.clone(), meta.name.clone()));
         self.tx
             .execute(
                 "UPDATE collections SET rules = ?2, indexes = ?3 WHERE cid = ?1",

@@ -268,6 +268,8 @@ struct Attached {
 struct Entry {
     session: Session,
     owner: WsUser,
+    /// The `INIT_WATCH` `msgData`, to authorise the watch again when the collection's rules change.
+    request: Value,
     attached: Option<Attached>,
     detached_at: Option<Instant>,
 }
@@ -543,11 +545,17 @@ impl Dispatcher {
             session.current_event,
             &events,
         ));
-        self.attach(query_id, session, request);
+        self.attach(query_id, session, request.data.clone(), request);
         Ok(())
     }
 
-    fn attach(&mut self, query_id: String, session: Session, request: &WatchRequest) {
+    fn attach(
+        &mut self,
+        query_id: String,
+        session: Session,
+        init_data: Value,
+        request: &WatchRequest,
+    ) {
         let key = (session.spec.env.clone(), session.spec.collection.clone());
         let ids = self.by_collection.entry(key).or_default();
         if !ids.contains(&query_id) {
@@ -562,6 +570,7 @@ impl Dispatcher {
             Entry {
                 session,
                 owner: request.user.clone(),
+                request: init_data,
                 attached: Some(Attached {
                     conn: request.conn.clone(),
                     watch_id: request.watch_id.clone(),
@@ -589,6 +598,7 @@ impl Dispatcher {
             self.by_watch.remove(&(old.conn.id, old.watch_id.clone()));
         }
         let mut session = entry.session;
+        let init_data = entry.request;
         let events = match session.resume_from(client_event) {
             Resume::Events(events) => events,
             Resume::TooOld => {
@@ -623,7 +633,7 @@ impl Dispatcher {
             session.current_event,
             &events,
         ));
-        self.attach(query_id, session, request);
+        self.attach(query_id, session, init_data, request);
         Ok(())
     }
 
@@ -756,10 +766,106 @@ impl Dispatcher {
         })
     }
 
+    /// The rules of a collection were set: every watch of it is authorised again with the new rules;
+    /// documents it may no longer read leave its result (`update`/`dequeue`), newly readable ones
+    /// enter it, and a watch that may no longer read the collection ends with an `ERROR`.
+    fn reauthorize(&mut self, env: &str, collection: &str) {
+        let key = (env.to_string(), collection.to_string());
+        let Some(query_ids) = self.by_collection.get(&key).cloned() else {
+            return;
+        };
+        for query_id in query_ids {
+            let Some(entry) = self.sessions.get(&query_id) else {
+                continue;
+            };
+            let fresh = self.spec(&entry.owner, &entry.request).and_then(|spec| {
+                let (window, seen) = Self::read_window(&self.database, &spec)?;
+                Ok((spec, window, seen))
+            });
+            let (spec, window, seen) = match fresh {
+                Ok(fresh) => fresh,
+                Err(err) => {
+                    if let Some(attached) = &entry.attached {
+                        attached
+                            .conn
+                            .send(error_frame(Some(&attached.watch_id), "", &err));
+                    }
+                    self.remove(&query_id);
+                    continue;
+                }
+            };
+            let window = self.interned.share(env, collection, window);
+            let Some(entry) = self.sessions.get_mut(&query_id) else {
+                continue;
+            };
+            let session = &mut entry.session;
+            let old = std::mem::take(&mut session.window);
+            let id_of = |doc: &Value| doc.get("_id").cloned().unwrap_or(Value::Null);
+            let mut changes = Vec::new();
+            for doc in &old {
+                if !window.iter().any(|d| id_of(d) == id_of(doc)) {
+                    changes.push(Change {
+                        data_type: "update",
+                        queue_type: "dequeue",
+                        doc_id: id_of(doc),
+                        doc: None,
+                        fields: Some(FieldChanges::between(doc, doc)),
+                    });
+                }
+            }
+            for doc in &window {
+                match old.iter().find(|d| id_of(d) == id_of(doc)) {
+                    None => changes.push(Change {
+                        data_type: "update",
+                        queue_type: "enqueue",
+                        doc_id: id_of(doc),
+                        doc: Some(doc.clone()),
+                        fields: None,
+                    }),
+                    Some(before) if **before != **doc => changes.push(Change {
+                        data_type: "update",
+                        queue_type: "update",
+                        doc_id: id_of(doc),
+                        doc: None,
+                        fields: Some(FieldChanges::between(before, doc)),
+                    }),
+                    Some(_) => {}
+                }
+            }
+            session.spec = spec;
+            session.window = window;
+            session.seen_commit = session.seen_commit.max(seen);
+            if changes.is_empty() {
+                continue;
+            }
+            session.current_event += 1;
+            let id = session.current_event;
+            let events: Vec<Arc<str>> = changes
+                .iter()
+                .map(|change| Arc::from(change.to_event(id).to_string()))
+                .collect();
+            session.log_events(id, events.clone());
+            if let Some(attached) = &entry.attached {
+                self.next_push += 1;
+                attached.conn.send(event_frame(
+                    &attached.watch_id,
+                    &format!("srv-{}", self.next_push),
+                    "NEXT_EVENT",
+                    &query_id,
+                    id,
+                    &events,
+                ));
+            }
+        }
+    }
+
     /// Delivers one commit to every watch of the collections it touched.
     fn publish(&mut self, batch: &CommitBatch) {
         if self.by_collection.is_empty() {
             return;
+        }
+        for (env, collection) in &batch.reconfigured {
+            self.reauthorize(env, collection);
         }
         let mut touched: Vec<(String, String)> = Vec::new();
         for change in &batch.changes {
