@@ -92,8 +92,8 @@ export namespace cloud {
     statusCode: number;
     /** Response headers, names lowercased. */
     header: Record<string, any>;
-    /** `Set-Cookie` values (Node; browsers never expose them, so `[]` there). */
-    cookies?: string[];
+    /** Mini-programs only (wx docs): never set on the web, where `Set-Cookie` is not readable. */
+    cookies?: Record<string, any>;
     errMsg: string;
   }
 
