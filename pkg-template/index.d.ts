@@ -42,8 +42,8 @@ export namespace cloud {
   }
 
   interface IInitConfig extends WebOptions {
-    /** One env for everything, or one per service (`container` is read by wx's runtime too). */
-    env?: string | { database?: string; functions?: string; storage?: string; container?: string };
+    /** One env for everything, or one per service (callContainer then needs `config.env`, as in wx). */
+    env?: string | { database?: string; functions?: string; storage?: string };
     traceUser?: boolean;
   }
 
