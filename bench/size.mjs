@@ -31,7 +31,7 @@ for (const arg of args) {
 const VARIANTS = [
   { key: 'functions', label: '(a) functions', features: 'init, Cloud, CloudID, callFunction', dir: join(REPO_ROOT, 'target', 'pkg-functions') },
   { key: 'storage', label: '(b) functions+storage', features: '(a) + uploadFile, downloadFile, getTempFileURL, deleteFile', dir: join(REPO_ROOT, 'target', 'pkg-storage') },
-  { key: 'full', label: '(c) full', features: '(b) + database', dir: PKG_DIR },
+  { key: 'full', label: '(c) full', features: '(b) + database, callContainer', dir: PKG_DIR },
 ];
 
 const gzip = (bytes) => gzipSync(bytes, { level: 9 }).length;
@@ -179,7 +179,7 @@ package ships, gzipped; its "min" column is esbuild re-minifying it (charset utf
 
 | Variant | Cargo features | Package folder | API |
 | --- | --- | --- | --- |
-${results.map((r) => `| ${r.label} | ${r.key === 'functions' ? '`--no-default-features`' : r.key === 'storage' ? '`--no-default-features --features storage`' : 'default (`storage`, `database`)'} | \`${r.dir}/\` | ${r.features} |`).join('\n')}
+${results.map((r) => `| ${r.label} | ${r.key === 'functions' ? '`--no-default-features`' : r.key === 'storage' ? '`--no-default-features --features storage`' : 'default (`storage`, `database`, `container`)'} | \`${r.dir}/\` | ${r.features} |`).join('\n')}
 
 | What | raw | raw gzip | minified | minified gzip |
 | --- | ---: | ---: | ---: | ---: |

@@ -47,8 +47,8 @@ export namespace cloud {
   }
 
   interface IInitConfig extends WebOptions {
-    /** One env for everything, or one per service (`container` is read by wx's runtime too). */
-    env?: string | { database?: string; functions?: string; storage?: string; container?: string };
+    /** One env for everything, or one per service (callContainer then needs `config.env`, as in wx). */
+    env?: string | { database?: string; functions?: string; storage?: string };
     traceUser?: boolean;
   }
 
@@ -97,8 +97,8 @@ export namespace cloud {
     statusCode: number;
     /** Response headers, names lowercased. */
     header: Record<string, any>;
-    /** `Set-Cookie` values (Node; browsers never expose them, so `[]` there). */
-    cookies?: string[];
+    /** Mini-programs only (wx docs): never set on the web, where `Set-Cookie` is not readable. */
+    cookies?: Record<string, any>;
     errMsg: string;
   }
 

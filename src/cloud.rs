@@ -20,7 +20,8 @@ pub enum Service {
     Functions,
     Storage,
     Database,
-    /// `callContainer`: wx's runtime reads an object-form env's `container` key (not documented there).
+    /// `callContainer`: an object-form env has no `container` key in wx's docs, so it takes `config.env`
+    /// (or a string env).
     Container,
 }
 
@@ -34,7 +35,6 @@ pub enum EnvConfig {
         functions: Option<String>,
         storage: Option<String>,
         database: Option<String>,
-        container: Option<String>,
     },
 }
 
@@ -110,12 +110,11 @@ pub fn resolve_env(
             functions,
             storage,
             database,
-            container,
         } => match service {
             Service::Functions => functions.clone(),
             Service::Storage => storage.clone(),
             Service::Database => database.clone(),
-            Service::Container => container.clone(),
+            Service::Container => None,
         },
     }
 }
@@ -185,7 +184,6 @@ impl CloudCore {
                         functions: js::get_string(&env, "functions"),
                         storage: js::get_string(&env, "storage"),
                         database: js::get_string(&env, "database"),
-                        container: js::get_string(&env, "container"),
                     }
                 } else {
                     EnvConfig::Unset
@@ -277,7 +275,6 @@ mod tests {
             functions: Some("f".into()),
             storage: Some("s".into()),
             database: None,
-            container: Some("c".into()),
         };
         assert_eq!(
             resolve_env(None, &init, Service::Functions, None),
@@ -288,8 +285,9 @@ mod tests {
             Some("s".into())
         );
         assert_eq!(resolve_env(None, &init, Service::Database, None), None);
+        assert_eq!(resolve_env(None, &init, Service::Container, None), None);
         assert_eq!(
-            resolve_env(None, &init, Service::Container, None),
+            resolve_env(None, &init, Service::Container, Some("c")),
             Some("c".into())
         );
     }

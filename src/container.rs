@@ -10,12 +10,11 @@
 //! `wx.request`); the gateway's failures ([`is_gateway_code`]) and local ones (timeout, abort,
 //! network) fail with `cloud.callContainer:fail …`.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use cloud_protocol::{codes, default_endpoint, default_gateway_endpoint, limits, DEFAULT_REGION};
+use cloud_protocol::{codes, default_gateway_endpoint, limits, DEFAULT_ENDPOINT_SUFFIX};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -50,10 +49,9 @@ pub fn is_gateway_code(code: &str) -> bool {
 }
 
 /// The gateway of the session's endpoint: the configured `endpoint` (a cloud-emulator serves every
-/// protocol on one port) or, with none, `https://{env}.api.tcloudbasegateway.com`.
+/// protocol on one port) or, for the default CloudBase endpoint, `https://{env}.api.tcloudbasegateway.com`.
 fn gateway_base(session: &Session) -> String {
-    let region = session.region.as_deref().unwrap_or(DEFAULT_REGION);
-    if session.base_url == default_endpoint(&session.env, region) {
+    if session.base_url.ends_with(DEFAULT_ENDPOINT_SUFFIX) {
         default_gateway_endpoint(&session.env)
     } else {
         session.base_url.clone()
@@ -66,13 +64,13 @@ fn gateway_base(session: &Session) -> String {
 // - `path` a string starting with '/'; `method` GET (default), POST, PUT, DELETE, HEAD, OPTIONS or PATCH
 //   (TRACE and CONNECT: fetch cannot send them); `header` a plain object without Referer (wx) or
 //   Authorization (the gateway's), the service from `X-WX-SERVICE` (any case) or the web SDK's
-//   `service`, `content-type: application/json` unless given; `timeout` > 0 ms; `dataType` a string
-//   ('json' parses a JSON body); `responseType` 'text' or 'arraybuffer'.
+//   `service`, `content-type: application/json` unless given; `timeout` > 0 ms; `dataType` 'json'
+//   (default; anything else gives the text); `responseType` 'text' or 'arraybuffer'.
 // - `data` as wx.request sends it: for GET and HEAD the query (an object as `k=v&…`, a string as it
 //   is); otherwise bytes (ArrayBuffer or a view) as they are, a string as it is, an object as JSON, or
 //   as `k=v&…` under a form content-type; text at most `textLimit` UTF-8 bytes, bytes `binaryLimit`.
 // `fetchContainer` sends it with the Bearer token and the controller's signal (aborted too by the
-// caller's `signal`), and resolves to `[{ data, statusCode, header, cookies, errMsg }, error body]`,
+// caller's `signal`), and resolves to `[{ data, statusCode, header, errMsg }, error body]`,
 // the error body being the parsed JSON of a >= 400 JSON answer (the gateway's errors look like that).
 #[wasm_bindgen(
     inline_js = r#"const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'];
@@ -96,7 +94,7 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
   let method = o.method == null ? 'GET' : o.method;
   if (typeof method !== 'string') return type('method', 'string', method);
   method = method.toUpperCase();
-  if (!METHODS.includes(method)) return bad('parameter.method ' + method + ' is not supported on the web (one of ' + METHODS.join(', ') + ');');
+  if (!METHODS.includes(method)) return bad('parameter.method should be one of ' + METHODS + ';');
   const header = o.header == null ? {} : o.header;
   if (typeof header !== 'object' || Array.isArray(header)) return type('header', 'object', header);
   let service = typeof o.service === 'string' ? o.service : '';
@@ -107,8 +105,8 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
     const value = String(header[name]);
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(lower) || HEADER_VALUE.test(value)) return bad("parameter.header '" + name + "' is not a valid header;");
-    if (lower === 'referer') return bad('parameter.header cannot set Referer;');
-    if (lower === 'authorization') return bad('parameter.header cannot set Authorization: on the web the CloudBase gateway authenticates with it; send your own credentials in another header;');
+    // Referer: refused by wx. Authorization: the CloudBase gateway's own.
+    if (lower === 'referer' || lower === 'authorization') return bad('parameter.header cannot set ' + name + ';');
     if (lower === 'x-wx-service') {
       service = service || value;
       continue;
@@ -116,20 +114,13 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
     if (lower === 'content-type') contentType = value;
     headers[name] = value;
   }
-  if (!service) return bad("parameter.header['X-WX-SERVICE'] is required: the name of the container service;");
-  if (!SERVICE_NAME.test(service)) return bad("parameter.header['X-WX-SERVICE'] '" + service + "' is not a service name (letters, digits, '-', '_');");
+  if (!SERVICE_NAME.test(service)) return bad("parameter.header['X-WX-SERVICE'] should name the service (letters, digits, '-', '_');");
   if (!contentType) headers['content-type'] = contentType = 'application/json';
   const timeout = o.timeout;
   if (timeout != null && typeof timeout !== 'number') return type('timeout', 'number', timeout);
   if (timeout != null && !(timeout >= 1)) return bad('parameter.timeout should be a positive number of milliseconds;');
-  const dataType = o.dataType == null ? 'json' : o.dataType;
-  if (typeof dataType !== 'string') return type('dataType', 'string', dataType);
   const responseType = o.responseType == null ? 'text' : o.responseType;
-  if (responseType !== 'text' && responseType !== 'arraybuffer') {
-    return typeof responseType === 'string'
-      ? bad("parameter.responseType should be 'text' or 'arraybuffer' instead of " + responseType + ';')
-      : type('responseType', 'string', responseType);
-  }
+  if (responseType !== 'text' && responseType !== 'arraybuffer') return bad("parameter.responseType should be 'text' or 'arraybuffer';");
   let data = o.data;
   let query = '';
   const binary = data instanceof ArrayBuffer || ArrayBuffer.isView(data);
@@ -152,16 +143,15 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
     }
   }
   const url = service + path + (query ? (path.includes('?') ? '&' : '?') + query : '');
-  return [url, method, headers, data, timeout, responseType === 'arraybuffer', dataType === 'json'];
+  return [url, method, headers, data, timeout, responseType === 'arraybuffer', o.dataType == null || o.dataType === 'json'];
 }
-export function fetchContainer(base, call, authorization, controller, signal, errMsg) {
+export function fetchContainer(base, call, token, controller, signal) {
   const headers = call[2];
-  headers.authorization = authorization;
+  headers.authorization = 'Bearer ' + token;
   const arraybuffer = call[5];
   const sent = fetch(base + '/v1/cloudrun/' + call[0], { method: call[1], headers, body: call[3], signal: controller.signal }).then((r) => {
     const header = {};
     r.headers.forEach((value, name) => { header[name] = value; });
-    const cookies = typeof r.headers.getSetCookie === 'function' ? r.headers.getSetCookie() : [];
     return (arraybuffer ? r.arrayBuffer() : r.text()).then((data) => {
       let error;
       if (r.status >= 400 && JSON_TYPE.test(r.headers.get('content-type') || '')) {
@@ -170,7 +160,7 @@ export function fetchContainer(base, call, authorization, controller, signal, er
       if (call[6] && !arraybuffer && data !== '') {
         try { data = JSON.parse(data); } catch (_) {}
       }
-      return [{ data, statusCode: r.status, header, cookies, errMsg }, error];
+      return [{ data, statusCode: r.status, header, errMsg: 'cloud.callContainer:ok' }, error];
     });
   });
   if (!signal) return sent;
@@ -198,36 +188,12 @@ extern "C" {
 
     #[wasm_bindgen(catch, js_name = fetchContainer)]
     fn fetch_container(
-        base: &JsValue,
+        base: &str,
         call: &Array,
-        authorization: &JsValue,
+        token: &str,
         controller: &AbortController,
         signal: &JsValue,
-        err_msg: &JsValue,
     ) -> Result<js_sys::Promise, JsValue>;
-}
-
-thread_local! {
-    static OK_MESSAGE: JsValue = JsValue::from_str(&cloud_protocol::ok_message(API));
-    // The last gateway base and `Bearer <token>` as JS strings: converting them on every call was a
-    // measurable share of a loopback round trip (bench/container.mjs).
-    static LAST_BASE: RefCell<(String, JsValue)> = const { RefCell::new((String::new(), JsValue::UNDEFINED)) };
-    static LAST_AUTHORIZATION: RefCell<(String, JsValue)> = const { RefCell::new((String::new(), JsValue::UNDEFINED)) };
-}
-
-/// `text` as a JS string, reusing the one made last time when `text` is the same.
-fn cached(
-    cache: &'static std::thread::LocalKey<RefCell<(String, JsValue)>>,
-    text: &str,
-    make: impl FnOnce() -> String,
-) -> JsValue {
-    cache.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.0 != text || cache.1.is_undefined() {
-            *cache = (text.to_owned(), JsValue::from_str(&make()));
-        }
-        cache.1.clone()
-    })
 }
 
 /// The call as the storage APIs box theirs (one shared `dispatch_with` in the wasm).
@@ -283,7 +249,7 @@ fn prepare(options: &JsValue) -> Result<Array, Failure> {
 /// Sends the call; renews a rejected token and sends again, once. The caller's `signal` aborts the
 /// fetch (a call aborted during sign-in stops as soon as the fetch would start).
 async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsValue, Failure> {
-    let base = cached(&LAST_BASE, &session.base_url, || gateway_base(&session));
+    let base = gateway_base(&session);
     let timeout_ms = call
         .get(4)
         .as_f64()
@@ -300,15 +266,8 @@ async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsVa
             Some(signal) if signal.aborted() => Failure::Aborted,
             _ => guard.failure(error),
         };
-        let promise = fetch_container(
-            &base,
-            &call,
-            &cached(&LAST_AUTHORIZATION, &token, || format!("Bearer {token}")),
-            guard.controller(),
-            &signal_value,
-            &OK_MESSAGE.with(JsValue::clone),
-        )
-        .map_err(|error| aborted(&error, &guard))?;
+        let promise = fetch_container(&base, &call, &token, guard.controller(), &signal_value)
+            .map_err(|error| aborted(&error, &guard))?;
         let outcome = JsFuture::from(promise)
             .await
             .map_err(|error| aborted(&error, &guard))?;

@@ -20,9 +20,12 @@ pub const DATA_VERSION: &str = "2020-01-10";
 /// The region used when `init` names none.
 pub const DEFAULT_REGION: &str = "ap-shanghai";
 
+/// How every default CloudBase endpoint ends (see [`default_endpoint`]).
+pub const DEFAULT_ENDPOINT_SUFFIX: &str = ".tcb-api.tencentcloudapi.com";
+
 /// The CloudBase endpoint an env is reached at when `init` names no `endpoint`.
 pub fn default_endpoint(env: &str, region: &str) -> String {
-    format!("https://{env}.{region}.tcb-api.tencentcloudapi.com")
+    format!("https://{env}.{region}{DEFAULT_ENDPOINT_SUFFIX}")
 }
 
 /// The CloudBase HTTP API gateway of an env (`/v1/cloudrun/…` for callContainer), used when `init` names
