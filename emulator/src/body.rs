@@ -101,7 +101,7 @@ mod tests {
             parse_json(b"{", "body").unwrap_err().code,
             codes::INVALID_PARAM
         );
-        let deep = "[".repeat(100) + &"]".repeat(100);
+        let deep = "[".repeat(MAX_JSON_DEPTH + 1) + &"]".repeat(MAX_JSON_DEPTH + 1);
         assert_eq!(
             parse_json(deep.as_bytes(), "body").unwrap_err().code,
             codes::INVALID_PARAM
