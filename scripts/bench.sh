@@ -11,3 +11,4 @@ node bench/storage.mjs
 node bench/db.mjs
 node bench/db-encode.mjs
 node bench/db-concurrency.mjs
+node bench/load.mjs
