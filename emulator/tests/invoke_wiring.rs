@@ -106,7 +106,8 @@ async fn function_failures_map_to_cloudbase_codes() {
         .web("envx", json!({"action": "functions.invokeFunction", "function_name": "echo", "request_data": "{", "access_token": token}))
         .await;
     assert_eq!(bad_data["code"], "INVALID_PARAM");
-    let deep_data = "[".repeat(200) + &"]".repeat(200);
+    let levels = cloud_emulator::config::MAX_JSON_DEPTH + 1;
+    let deep_data = "[".repeat(levels) + &"]".repeat(levels);
     let deep = server
         .web("envx", json!({"action": "functions.invokeFunction", "function_name": "echo", "request_data": deep_data, "access_token": token}))
         .await;

@@ -111,6 +111,7 @@ pub async fn call_action(
 
 /// [`call_action`] for an action that changes nothing (a query, a count, temp URLs): transient failures
 /// are retried (see [`retry`]) within the call's timeout, which bounds all attempts together.
+#[cfg(any(feature = "database", feature = "storage"))]
 pub async fn call_idempotent_action(
     session: &Rc<Session>,
     action: &str,
