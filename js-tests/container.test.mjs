@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startContainerService } from './helpers/container-service.mjs';
-import { closedPort, startEmulator } from './helpers/emulator.mjs';
+import { closedPort, lastJsonLine, runNode, startEmulator } from './helpers/emulator.mjs';
 import { assertCloudError, rejection, syncThrow } from './helpers/expect.mjs';
 
 const ENV = 'container-env';
@@ -306,5 +306,44 @@ describe('callContainer on Cloud instances and per-call env', () => {
   test('config.env picks the env on the default cloud', async () => {
     const res = await cloud.callContainer({ path: '/env', header: SVC, config: { env: 'container-third' } });
     assert.equal(res.data.headers['x-wx-env'], 'container-third');
+  });
+});
+
+describe('callContainer: token refused by the gateway', () => {
+  test('a rejected token (401 CHECK_LOGIN_FAILED): the SDK signs in again and sends once more', async () => {
+    const env = 'container-token-env';
+    const forged = {
+      token_type: 'Bearer',
+      access_token: 'forged-token',
+      refresh_token: 'forged-refresh',
+      expires_in: 7200,
+      scope: 'anonymous',
+      sub: 'someone',
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    };
+    const seed = { [`credentials_${env}`]: JSON.stringify(forged), device_id: 'device-container-token' };
+    const run = await runNode(
+      `const store = new Map(Object.entries(JSON.parse(process.env.SEED)));
+      globalThis.localStorage = { getItem: (k) => (store.has(k) ? store.get(k) : null),
+        setItem: (k, v) => void store.set(k, String(v)), removeItem: (k) => void store.delete(k) };
+      const requests = [];
+      const realFetch = globalThis.fetch;
+      globalThis.fetch = (input, init) => {
+        requests.push(new URL(typeof input === 'string' ? input : input.url).pathname);
+        return realFetch(input, init);
+      };
+      const { cloud } = await import('taro-cloud-wasm');
+      cloud.init({ env: '${env}', endpoint: process.env.EMU });
+      let res, error = null;
+      try { res = await cloud.callContainer({ path: '/again', header: { 'X-WX-SERVICE': 'svc' } }); }
+      catch (e) { error = { errCode: e.errCode, errMsg: e.errMsg }; }
+      console.log(JSON.stringify({ error, status: res?.statusCode, env: res?.data?.headers?.['x-wx-env'], requests }));`,
+      { env: { EMU: emulator.url, SEED: JSON.stringify(seed) } },
+    );
+    const out = lastJsonLine(run);
+    assert.equal(out.error, null, `the call succeeded: ${JSON.stringify(out.error)}`);
+    assert.equal(out.status, 200);
+    assert.equal(out.env, env);
+    assert.deepEqual(out.requests, ['/v1/cloudrun/svc/again', '/auth/v1/signin/anonymously', '/v1/cloudrun/svc/again']);
   });
 });

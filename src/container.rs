@@ -10,15 +10,14 @@
 //! `wx.request`); the gateway's failures ([`is_gateway_code`]) and local ones (timeout, abort,
 //! network) fail with `cloud.callContainer:fail …`.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use cloud_protocol::{codes, default_gateway_endpoint, limits, DEFAULT_ENDPOINT_SUFFIX};
-use js_sys::Array;
+use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::call_style;
 use crate::cloud::{CloudCore, Service};
@@ -145,7 +144,7 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
   const url = service + path + (query ? (path.includes('?') ? '&' : '?') + query : '');
   return [url, method, headers, data, timeout, responseType === 'arraybuffer', o.dataType == null || o.dataType === 'json'];
 }
-export function fetchContainer(base, call, token, controller, signal) {
+export function fetchContainer(base, call, token, controller, signal, handler, id) {
   const headers = call[2];
   headers.authorization = 'Bearer ' + token;
   const arraybuffer = call[5];
@@ -163,17 +162,19 @@ export function fetchContainer(base, call, token, controller, signal) {
       return [{ data, statusCode: r.status, header, errMsg: 'cloud.callContainer:ok' }, error];
     });
   });
-  if (!signal) return sent;
-  const abort = () => controller.abort();
-  if (signal.aborted) abort();
-  signal.addEventListener('abort', abort);
-  const done = () => signal.removeEventListener('abort', abort);
+  let done;
+  if (signal) {
+    const abort = () => controller.abort();
+    if (signal.aborted) abort();
+    signal.addEventListener('abort', abort);
+    done = () => signal.removeEventListener('abort', abort);
+  }
   return sent.then((outcome) => {
-    done();
-    return outcome;
+    if (done) done();
+    return handler(id, outcome, false);
   }, (error) => {
-    done();
-    throw error;
+    if (done) done();
+    return handler(id, error, true);
   });
 }"#
 )]
@@ -193,11 +194,10 @@ extern "C" {
         token: &str,
         controller: &AbortController,
         signal: &JsValue,
-    ) -> Result<js_sys::Promise, JsValue>;
+        handler: &js_sys::Function,
+        id: u32,
+    ) -> Result<Promise, JsValue>;
 }
-
-/// The call as the storage APIs box theirs (one shared `dispatch_with` in the wasm).
-type Call = Pin<Box<dyn Future<Output = Result<JsValue, CloudError>>>>;
 
 /// `cloud.callContainer(options)`: throws synchronously when not initialised or when `options` is not
 /// an object; everything else is delivered through the callbacks or the returned Promise.
@@ -216,16 +216,14 @@ pub fn call_container(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Cl
         Arg::Undefined | Arg::Null | Arg::Str(_) => prepare(&options),
         other => Err(type_error("config.env", "string", &other)),
     };
-    let signal = fields.signal;
-    let call: Call = Box::pin(async move {
-        let (session, call) = prepared
-            .and_then(|call| Ok((session?, call)))
-            .map_err(|failure| failure.into_error(API))?;
-        send(session, call, signal)
-            .await
-            .map_err(|failure| failure.into_error(API))
-    });
-    Ok(call_style::dispatch_with(API, fields.callbacks, call))
+    let promise = match prepared.and_then(|call| Ok((session?, call))) {
+        Ok((session, call)) => {
+            let signal = fields.signal.dyn_into::<AbortSignal>().ok();
+            with_token(session, Rc::new(Request { call, signal }), false)
+        }
+        Err(failure) => Promise::reject(&failure.into_error(API).to_js()),
+    };
+    Ok(call_style::dispatch_promise(API, fields.callbacks, promise))
 }
 
 /// The checked call, or the first parameter error (see `prepareContainerCall`).
@@ -246,49 +244,137 @@ fn prepare(options: &JsValue) -> Result<Array, Failure> {
     }
 }
 
-/// Sends the call; renews a rejected token and sends again, once. The caller's `signal` aborts the
-/// fetch (a call aborted during sign-in stops as soon as the fetch would start).
-async fn send(session: Rc<Session>, call: Array, signal: JsValue) -> Result<JsValue, Failure> {
-    let base = gateway_base(&session);
-    let timeout_ms = call
+/// A checked call and the caller's `signal`, kept for a send again with a renewed token.
+struct Request {
+    call: Array,
+    signal: Option<AbortSignal>,
+}
+
+/// A call whose fetch is in flight (see [`start`]).
+struct InFlight {
+    session: Rc<Session>,
+    request: Rc<Request>,
+    token: String,
+    guard: AbortGuard,
+    retried: bool,
+}
+
+thread_local! {
+    static IN_FLIGHT: RefCell<(Vec<Option<InFlight>>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static OUTCOME_HANDLER: Closure<dyn FnMut(u32, JsValue, bool) -> Result<JsValue, JsValue>> =
+        Closure::new(on_outcome);
+}
+
+/// Sends the call with the session's token (after signing in when there is none yet). With a token at
+/// hand no Rust future is involved: the fetch promise goes straight to one shared handler that looks
+/// the call up by id, as `transport::action_promise` does (futures and their promise adapters were a
+/// measurable share of a loopback call, bench/container.mjs). The caller's `signal` aborts the fetch;
+/// a call aborted during sign-in stops as soon as its fetch would start.
+fn with_token(session: Rc<Session>, request: Rc<Request>, retried: bool) -> Promise {
+    match session.current_token() {
+        Some(token) => start(session, request, token, retried),
+        None => future_to_promise(async move {
+            let token = session
+                .access_token()
+                .await
+                .map_err(|failure| failure.into_error(API).to_js())?;
+            Ok(start(session, request, token, retried).into())
+        }),
+    }
+}
+
+fn start(session: Rc<Session>, request: Rc<Request>, token: String, retried: bool) -> Promise {
+    let timeout_ms = request
+        .call
         .get(4)
         .as_f64()
         .map_or(session.timeout_ms, |ms| ms.min(f64::from(u32::MAX)) as u32);
-    let signal = signal.dyn_into::<AbortSignal>().ok();
-    let signal_value = signal
+    let guard = AbortGuard::new(timeout_ms);
+    let id = IN_FLIGHT.with(|in_flight| {
+        let (slots, free) = &mut *in_flight.borrow_mut();
+        free.pop().unwrap_or_else(|| {
+            slots.push(None);
+            (slots.len() - 1) as u32
+        })
+    });
+    let signal = request
+        .signal
         .as_ref()
         .map_or(JsValue::UNDEFINED, |signal| signal.into());
-    let mut retried = false;
-    loop {
-        let token = session.access_token().await?;
-        let mut guard = AbortGuard::new(timeout_ms);
-        let aborted = |error: &JsValue, guard: &AbortGuard| match &signal {
-            Some(signal) if signal.aborted() => Failure::Aborted,
-            _ => guard.failure(error),
-        };
-        let promise = fetch_container(&base, &call, &token, guard.controller(), &signal_value)
-            .map_err(|error| aborted(&error, &guard))?;
-        let outcome = JsFuture::from(promise)
-            .await
-            .map_err(|error| aborted(&error, &guard))?;
-        guard.finish();
-        let outcome: Array = outcome.unchecked_into();
-        let error = outcome.get(1);
-        let Some(code) = js::get_string(&error, "code").filter(|code| is_gateway_code(code)) else {
-            return Ok(outcome.get(0));
-        };
-        let expired = code == codes::ACCESS_TOKEN_EXPIRED;
-        if !retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
-            session.invalidate(&token, expired);
-            retried = true;
-            continue;
+    // The handler runs from a promise reaction, so never before the entry is stored below.
+    let started = OUTCOME_HANDLER.with(|handler| {
+        fetch_container(
+            &gateway_base(&session),
+            &request.call,
+            &token,
+            guard.controller(),
+            &signal,
+            handler.as_ref().unchecked_ref(),
+            id,
+        )
+    });
+    let entry = InFlight {
+        session,
+        request,
+        token,
+        guard,
+        retried,
+    };
+    IN_FLIGHT.with(|in_flight| {
+        let (slots, free) = &mut *in_flight.borrow_mut();
+        match started {
+            Ok(promise) => {
+                slots[id as usize] = Some(entry);
+                promise
+            }
+            Err(error) => {
+                // fetch threw synchronously: the handler will never run.
+                free.push(id);
+                Promise::reject(&entry.failure(&error).into_error(API).to_js())
+            }
         }
-        return Err(Failure::Server {
-            code,
-            message: js::get_string(&error, "message").unwrap_or_default(),
-            request_id: js::get_string(&error, "requestId"),
-        });
+    })
+}
+
+impl InFlight {
+    /// The failure of a fetch that rejected: aborted by the caller, timed out, or a network error.
+    fn failure(&self, error: &JsValue) -> Failure {
+        match &self.request.signal {
+            Some(signal) if signal.aborted() => Failure::Aborted,
+            _ => self.guard.failure(error),
+        }
     }
+}
+
+/// The shared outcome handler of [`start`]: the result, a gateway failure, or a send again with a
+/// renewed token (once) when the gateway refused the token.
+fn on_outcome(id: u32, value: JsValue, failed: bool) -> Result<JsValue, JsValue> {
+    let mut entry = IN_FLIGHT.with(|in_flight| {
+        let (slots, free) = &mut *in_flight.borrow_mut();
+        free.push(id);
+        slots[id as usize].take().expect("a call in flight")
+    });
+    if failed {
+        return Err(entry.failure(&value).into_error(API).to_js());
+    }
+    entry.guard.finish();
+    let outcome: Array = value.unchecked_into();
+    let error = outcome.get(1);
+    let Some(code) = js::get_string(&error, "code").filter(|code| is_gateway_code(code)) else {
+        return Ok(outcome.get(0));
+    };
+    let expired = code == codes::ACCESS_TOKEN_EXPIRED;
+    if !entry.retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
+        entry.session.invalidate(&entry.token, expired);
+        return Ok(with_token(entry.session, entry.request, true).into());
+    }
+    Err(Failure::Server {
+        code,
+        message: js::get_string(&error, "message").unwrap_or_default(),
+        request_id: js::get_string(&error, "requestId"),
+    }
+    .into_error(API)
+    .to_js())
 }
 
 #[cfg(test)]
