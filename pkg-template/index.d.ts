@@ -416,7 +416,7 @@ export namespace DB {
   interface IWatchOptions {
     onChange: (snapshot: ISnapshot) => void;
     /** Called once, with errCode -402002…-402012, when the watch ends after its retries. */
-    onError: (error: CloudError) => void;
+    onError: (error: cloud.CloudError) => void;
   }
   interface RealtimeListener {
     /** Stops the watch; resolves at once. A no-op when already closed. */
