@@ -3,7 +3,7 @@
 #   cargo (wasm-release profile) → wasm-bindgen --target web --weak-refs → wasm-opt -Oz --converge (npm binaryen)
 #   → esbuild bundles pkg-template/index.js + glue into pkg/index.mjs and pkg/index.cjs (minified), then the
 #   wasm is inlined as a string of char codes 0-255 (gzips ~25% smaller than base64) through a per-build
-#   byte→char table that keeps it cheap when an app bundler re-escapes it as ASCII, so the package
+#   byte swap that keeps it cheap when an app bundler re-escapes it as ASCII, so the package
 #   instantiates synchronously (initSync) right after import.
 # Honours CARGO_TARGET_DIR (default: target/).
 #
@@ -69,8 +69,8 @@ node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
 node scripts/short-imports.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/taro_cloud_wasm_bg.wasm"
 
 placeholder=__TARO_CLOUD_WASM_BYTES__
-table_placeholder=__TARO_CLOUD_WASM_TABLE__
-printf 'export default "%s";\nexport const table = "%s";\n' "$placeholder" "$table_placeholder" >"$work/glue/wasm-bytes.js"
+swaps_placeholder=__TARO_CLOUD_WASM_SWAPS__
+printf 'export default "%s";\nexport const swaps = "%s";\n' "$placeholder" "$swaps_placeholder" >"$work/glue/wasm-bytes.js"
 cp pkg-template/index.js "$work/index.js"
 # The glue as a factory of fresh copies, for the shim's restart after a wasm trap.
 node scripts/glue-factory.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/factory.js"
@@ -87,8 +87,8 @@ for format in esm cjs; do
     $([ "$format" = cjs ] && echo --define:import.meta.url=undefined) --outfile="$out/index.$ext"
 done
 
-# Each wasm byte becomes one char of a string, through a per-build substitution table (scripts/inline-wasm.mjs).
-node scripts/inline-wasm.mjs "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$table_placeholder" "$out/index.mjs" "$out/index.cjs"
+# Each wasm byte becomes one char of a string, through a per-build list of swapped byte pairs (scripts/inline-wasm.mjs).
+node scripts/inline-wasm.mjs "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$swaps_placeholder" "$out/index.mjs" "$out/index.cjs"
 
 cp "$work/glue/taro_cloud_wasm_bg.wasm" "$out/taro_cloud_wasm_bg.wasm"
 cp pkg-template/package.json pkg-template/index.d.ts pkg-template/register.mjs pkg-template/register.cjs pkg-template/register.d.ts pkg-template/README.md "$out/"
