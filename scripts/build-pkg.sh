@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package `taro-cloud-wasm` into pkg/ (git-ignored). Idempotent; prints the sizes.
-#   cargo (wasm-release profile) → wasm-bindgen --target web --weak-refs → wasm-opt -Oz --converge (npm binaryen)
+#   cargo (wasm-release profile) → wasm-bindgen --target web --weak-refs → wasm-opt -Os --converge (npm binaryen)
 #   → esbuild bundles pkg-template/index.js + glue into pkg/index.mjs and pkg/index.cjs (minified), then the
 #   wasm is inlined as a string of char codes 0-255 (gzips ~25% smaller than base64) through a per-build
 #   byte swap that keeps it cheap when an app bundler re-escapes it as ASCII, so the package
@@ -57,10 +57,14 @@ mkdir -p "$work/glue" "$out"
 say "wasm-bindgen --target web --weak-refs"
 wasm-bindgen --target web --weak-refs --no-typescript --out-dir "$work/glue" --out-name taro_cloud_wasm "$wasm"
 
-say "wasm-opt -Oz --converge"
+say "wasm-opt -Os --converge --low-memory-unused"
 # --converge repeats the passes while the module still shrinks (~0.3-0.5 KB gzip, a few seconds).
+# -Os gzips smaller than -Oz here (-0.1 KB). --low-memory-unused (-0.5 KB gzip) lets binaryen fold constant
+# offsets into loads/stores, assuming no address below 1024 is the result of a wrapping add: rustc links
+# wasm32 stack-first (the stack pointer starts at 1 MiB, data after it), so only an overflowed stack pointer
+# could wrap there, and a folded access then traps (out of bounds) instead of touching low memory.
 # The features rustc enables by default for wasm32-unknown-unknown (all in every current browser and Node ≥ 18).
-node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
+node_modules/.bin/wasm-opt -Os --converge --low-memory-unused --strip-debug --strip-producers \
   --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-reference-types --enable-multivalue \
   "$work/glue/taro_cloud_wasm_bg.wasm" -o "$work/glue/taro_cloud_wasm_bg.wasm"
