@@ -1,7 +1,8 @@
 // The thin shim around the wasm: instantiates it synchronously from the inlined bytes (so apps can call
 // cloud.init() at module top level right after import) and shapes the exported `cloud` object.
-// The bytes are inlined by scripts/build-pkg.sh as one string whose char codes are the bytes (0-255):
-// gzip keeps byte alignment, so it compresses ~25% better than base64.
+// The bytes are inlined by scripts/build-pkg.sh as one string, a char (code 0-255) per byte through a
+// per-build list of swapped byte pairs (scripts/inline-wasm.mjs): gzip keeps byte alignment, so it compresses
+// ~25% better than base64, and the frequent bytes are ASCII chars no bundler needs to escape.
 // Inside WeChat (a global `wx` with `wx.cloud`) the exported `cloud` is `wx.cloud` and no wasm is loaded.
 //
 // Trap recovery: should the wasm ever trap (a WebAssembly.RuntimeError: a bug, or a stack or memory
@@ -10,7 +11,7 @@
 // from a fresh copy of the glue (scripts/glue-factory.mjs) serves every later call, with each Cloud's
 // init config replayed. Database objects made before the restart throw a clear error: make them again.
 import { createGlue } from './glue/factory.js';
-import wasmBytes from './glue/wasm-bytes.js';
+import wasmBytes, { swaps } from './glue/wasm-bytes.js';
 
 let glue; // the current copy of the glue and its wasm instance
 let generation = 0; // counts instances; a Cloud re-creates its handle when this moves on
@@ -224,8 +225,13 @@ function installDatabaseStatics(g, made) {
 }
 
 function decode(text) {
+  const byteOf = new Uint8Array(256).map((_, code) => code);
+  for (let i = 0; i < swaps.length; i += 2) {
+    byteOf[swaps.charCodeAt(i)] = swaps.charCodeAt(i + 1);
+    byteOf[swaps.charCodeAt(i + 1)] = swaps.charCodeAt(i);
+  }
   const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) bytes[i] = byteOf[text.charCodeAt(i)];
   return bytes;
 }
 

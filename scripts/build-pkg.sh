@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the npm package `taro-cloud-wasm` into pkg/ (git-ignored). Idempotent; prints the sizes.
-#   cargo (wasm-release profile) → wasm-bindgen --target web --weak-refs → wasm-opt -Oz --converge (npm binaryen)
+#   cargo (wasm-release profile) → wasm-bindgen --target web --weak-refs → wasm-opt -Os --converge (npm binaryen)
 #   → esbuild bundles pkg-template/index.js + glue into pkg/index.mjs and pkg/index.cjs (minified), then the
-#   wasm is inlined as a string of char codes 0-255 (gzips ~25% smaller than base64), so the package
+#   wasm is inlined as a string of char codes 0-255 (gzips ~25% smaller than base64) through a per-build
+#   byte swap that keeps it cheap when an app bundler re-escapes it as ASCII, so the package
 #   instantiates synchronously (initSync) right after import.
 # Honours CARGO_TARGET_DIR (default: target/).
 #
@@ -56,10 +57,14 @@ mkdir -p "$work/glue" "$out"
 say "wasm-bindgen --target web --weak-refs"
 wasm-bindgen --target web --weak-refs --no-typescript --out-dir "$work/glue" --out-name taro_cloud_wasm "$wasm"
 
-say "wasm-opt -Oz --converge"
+say "wasm-opt -Os --converge --low-memory-unused"
 # --converge repeats the passes while the module still shrinks (~0.3-0.5 KB gzip, a few seconds).
+# -Os gzips smaller than -Oz here (-0.1 KB). --low-memory-unused (-0.5 KB gzip) lets binaryen fold constant
+# offsets into loads/stores, assuming no address below 1024 is the result of a wrapping add: rustc links
+# wasm32 stack-first (the stack pointer starts at 1 MiB, data after it), so only an overflowed stack pointer
+# could wrap there, and a folded access then traps (out of bounds) instead of touching low memory.
 # The features rustc enables by default for wasm32-unknown-unknown (all in every current browser and Node ≥ 18).
-node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
+node_modules/.bin/wasm-opt -Os --converge --low-memory-unused --strip-debug --strip-producers \
   --enable-bulk-memory --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-reference-types --enable-multivalue \
   "$work/glue/taro_cloud_wasm_bg.wasm" -o "$work/glue/taro_cloud_wasm_bg.wasm"
@@ -68,7 +73,8 @@ node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
 node scripts/short-imports.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/taro_cloud_wasm_bg.wasm"
 
 placeholder=__TARO_CLOUD_WASM_BYTES__
-echo "export default \"$placeholder\";" >"$work/glue/wasm-bytes.js"
+swaps_placeholder=__TARO_CLOUD_WASM_SWAPS__
+printf 'export default "%s";\nexport const swaps = "%s";\n' "$placeholder" "$swaps_placeholder" >"$work/glue/wasm-bytes.js"
 cp pkg-template/index.js "$work/index.js"
 # The glue as a factory of fresh copies, for the shim's restart after a wasm trap.
 node scripts/glue-factory.mjs "$work/glue/taro_cloud_wasm.js" "$work/glue/factory.js"
@@ -85,25 +91,8 @@ for format in esm cjs; do
     $([ "$format" = cjs ] && echo --define:import.meta.url=undefined) --outfile="$out/index.$ext"
 done
 
-# Each wasm byte becomes the char with that code; only ", \\, LF and CR need escaping in a JS string.
-node -e '
-  const fs = require("fs");
-  const [wasmPath, placeholder, ...outputs] = process.argv.slice(1);
-  let literal = "\"";
-  for (const byte of fs.readFileSync(wasmPath)) {
-    if (byte === 0x22) literal += "\\\"";
-    else if (byte === 0x5c) literal += "\\\\";
-    else if (byte === 0x0a) literal += "\\n";
-    else if (byte === 0x0d) literal += "\\r";
-    else literal += String.fromCharCode(byte);
-  }
-  literal += "\"";
-  for (const output of outputs) {
-    const parts = fs.readFileSync(output, "utf8").split(JSON.stringify(placeholder));
-    if (parts.length !== 2) throw new Error(output + ": expected the wasm placeholder exactly once");
-    fs.writeFileSync(output, parts[0] + literal + parts[1], "utf8");
-  }
-' "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$out/index.mjs" "$out/index.cjs"
+# Each wasm byte becomes one char of a string, through a per-build list of swapped byte pairs (scripts/inline-wasm.mjs).
+node scripts/inline-wasm.mjs "$work/glue/taro_cloud_wasm_bg.wasm" "$placeholder" "$swaps_placeholder" "$out/index.mjs" "$out/index.cjs"
 
 cp "$work/glue/taro_cloud_wasm_bg.wasm" "$out/taro_cloud_wasm_bg.wasm"
 cp pkg-template/package.json pkg-template/index.d.ts pkg-template/register.mjs pkg-template/register.cjs pkg-template/register.d.ts pkg-template/README.md "$out/"
