@@ -6,47 +6,16 @@
 //               (no index on g: every document is read and matched; 1000 matches, 7 groups)
 // The unindexed pipeline is the baseline of the same run; the indexed one must be ≥ 50× faster at p50.
 // Usage: node bench/aggregate.mjs [documents=100000] [samples=300]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
+import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator } from './lib.mjs';
 
 const DOCS = Math.max(10_000, Number(process.argv[2] ?? 100_000));
 const SAMPLES = Math.max(20, Number(process.argv[3] ?? 300));
 const SCAN_SAMPLES = Math.min(SAMPLES, 30);
 const TARGET_RATIO = 50;
 const ENV = 'bench-aggregate';
-
-async function startEmulator(binary) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-aggregate-'));
-  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--env', ENV], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
-  });
-  for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
-  const admin = /admin token: (\w+)/.exec(stderr)[1];
-  const stop = async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  return { url, admin, stop };
-}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(url, path, body, headers = {}) {
@@ -75,7 +44,7 @@ const stages = (pipeline) => pipeline.map((stage) => {
 
 async function main() {
   const binary = pickEmulatorBinary();
-  const { url, admin, stop } = await startEmulator(binary);
+  const { url, admin, stop } = await startBenchEmulator(binary, ENV, 'bench-aggregate-');
   const web = (body) => post(url, `/web?env=${ENV}`, { ...body, env: ENV, access_token: admin });
   try {
     await post(url, '/admin/v1/database/collections', { env: ENV, name: 'bench', rules: 'ADMINWRITE', indexes: ['k'] },

@@ -8,46 +8,17 @@
 // the pool of WAL read connections a point read only shares the CPU. Exit code 1 when over budget.
 // Usage: node bench/db-concurrency.mjs [documents=20000] [seconds-per-phase=8] [scanners=2]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
+import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator } from './lib.mjs';
 
 const DOCS = Math.max(1000, Number(process.argv[2] ?? 20_000));
 const SECONDS = Math.max(2, Number(process.argv[3] ?? 8));
 const SCANNERS = Math.max(1, Number(process.argv[4] ?? 2));
 const BUDGET = 2;
 const ENV = 'bench-concurrency';
-
-async function startEmulator(binary) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-concurrency-'));
-  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--env', ENV], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
-  });
-  for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
-  const admin = /admin token: (\w+)/.exec(stderr)[1];
-  const stop = async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  return { url, admin, stop, pid: child.pid };
-}
 
 function post(agent, url, path, body, headers = {}) {
   const payload = JSON.stringify(body);
@@ -99,7 +70,7 @@ function summary(name, times, extra) {
 
 async function main() {
   const binary = pickEmulatorBinary();
-  const emulator = await startEmulator(binary);
+  const emulator = await startBenchEmulator(binary, ENV, 'bench-concurrency-');
   const pointAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const web = (body, agent = pointAgent) =>
     post(agent, emulator.url, `/web?env=${ENV}`, { ...body, env: ENV, access_token: emulator.admin });

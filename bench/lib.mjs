@@ -1,6 +1,8 @@
 // Shared bits of the benchmarks: paths, stats, result files. npm packages come from js-tests/node_modules
 // (install once: npm ci --prefix js-tests).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,3 +43,35 @@ export function writeResults(name, json, markdown) {
 
 export const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 export const ms = (value) => `${value.toFixed(3)} ms`;
+
+/**
+ * Starts `binary` (a cloud-emulator) on a free loopback port with a fresh data dir pinned to `env`; resolves
+ * with its URL, the per-run admin token, its pid, and `stop()` (SIGTERM, wait, remove the data dir).
+ */
+export async function startBenchEmulator(binary, env, prefix) {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--env', env], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match) { clearTimeout(timer); resolve(match[1]); }
+    });
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
+  });
+  for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
+  const admin = /admin token: (\w+)/.exec(stderr)[1];
+  const stop = async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { url, admin, pid: child.pid, stop };
+}

@@ -7,47 +7,18 @@
 //   i.e. durable commit + HTTP), so "last / write" says how many write round trips it takes to reach everyone.
 //   memory: the emulator's RSS (VmRSS) with no watcher, then with 1000 idle watchers (20 documents each).
 // Usage: node bench/watch.mjs [samples=200]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, requireFromJsTests, writeResults } from './lib.mjs';
+import { pickEmulatorBinary, quantile, requireFromJsTests, writeResults, startBenchEmulator } from './lib.mjs';
 
 const { WebSocket } = requireFromJsTests('ws');
 const SAMPLES = Math.max(20, Number(process.argv[2] ?? 200));
 const ENV = 'bench-watch';
 const WATCHES_PER_SOCKET = 100;
 const SEED_DOCS = 20;
-
-async function startEmulator(binary) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-watch-'));
-  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--env', ENV], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
-  });
-  for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
-  const admin = /admin token: (\w+)/.exec(stderr)[1];
-  const stop = async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  return { url, admin, pid: child.pid, stop };
-}
 
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
@@ -95,7 +66,7 @@ async function openSocket(wsUrl, sign, onEvent) {
 
 async function main() {
   const binary = pickEmulatorBinary();
-  const { url, admin, pid, stop } = await startEmulator(binary);
+  const { url, admin, pid, stop } = await startBenchEmulator(binary, ENV, 'bench-watch-');
   const sockets = [];
   try {
     await post(url, '/admin/v1/database/collections', { env: ENV, name: 'room', rules: 'READONLY' }, { 'x-admin-token': admin });

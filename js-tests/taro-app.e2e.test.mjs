@@ -15,7 +15,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { crc32, deflateSync } from 'node:zlib';
+import { makePng } from './helpers/png.mjs';
 import { packPackage } from './helpers/bundler-apps.mjs';
 import { cachedInstall, linkNodeModules, run } from './helpers/cached-install.mjs';
 import { launchChromium } from './helpers/chromium.mjs';
@@ -187,38 +187,6 @@ async function warmUp(url) {
   }
 }
 
-/**
- * A real PNG (Taro H5's chooseImage decodes what it is given) of `width`×`height` noisy RGB pixels, deflate level 0
- * so it stays big (~3 B per pixel): the upload must take long enough for several progress events.
- */
-function makePng(width, height) {
-  const rows = [];
-  let seed = 7;
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 3); // leading 0: filter type None
-    for (let x = 1; x < row.length; x++) row[x] = seed = (seed * 1103515245 + 12345) & 0xff;
-    rows.push(row);
-  }
-  const chunk = (type, data) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const typed = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(typed));
-    return Buffer.concat([length, typed, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB, deflate, no filter method, no interlace
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(Buffer.concat(rows), { level: 0 })),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
 /** Drives every card of the page at `url`; `label` names the build in messages. */
 async function drivePage(t, url, label) {
   const context = await browser.newContext();
@@ -263,7 +231,7 @@ async function drivePage(t, url, label) {
     assert.deepEqual([callback.result.sum, callback.errMsg], [42, 'cloud.callFunction:ok']);
 
     // chooseImage opens the browser's file chooser; the test picks a ~6 MB photo.
-    const photo = makePng(1400, 1400);
+    const photo = makePng(1400, 1400, { noise: true, deflateLevel: 0 });
     const chooser = page.waitForEvent('filechooser', { timeout: 30_000 });
     const uploadDone = page.waitForFunction(() => document.getElementById('upload-result')?.textContent, null, { timeout: 120_000 });
     await page.click('#upload-button');
