@@ -386,6 +386,8 @@ export namespace DB {
    */
   interface CollectionReference extends Query {
     readonly collectionName: string;
+    /** The database this collection came from (Taro types it; wx's runtime does not set it). */
+    readonly database: Database;
     where(condition: IQueryCondition): CollectionReference;
     orderBy(fieldPath: string, order: 'asc' | 'desc' | string): CollectionReference;
     limit(max: number): CollectionReference;
@@ -453,7 +455,8 @@ export namespace DB {
     match(condition: IQueryCondition): Aggregate;
     project(object: object): Aggregate;
     replaceRoot(object: object): Aggregate;
-    sample(options: { size: number }): Aggregate;
+    /** `{ size }` as wx; a bare number (as Taro types it) is the size. */
+    sample(options: { size: number } | number): Aggregate;
     skip(value: number): Aggregate;
     sort(object: Record<string, 1 | -1> | object): Aggregate;
     sortByCount(object: any): Aggregate;

@@ -37,12 +37,14 @@ export async function negatives(): Promise<void> {
   db.collection('t').watch({ onChange: (snapshot) => snapshot.errMsg, onError: () => undefined });
   // @ts-expect-error a document reference has no where
   db.collection('t').doc('x').where({});
-  // @ts-expect-error sample takes { size } (Taro types a bare number, which the server refuses)
-  db.collection('t').aggregate().sample(3);
+  // @ts-expect-error sample takes { size } or the size
+  db.collection('t').aggregate().sample('3');
   // @ts-expect-error a command's operator lives in the wasm (Taro declares @cloudbase/database's internals)
   db.command.gt(1).operator;
-  // @ts-expect-error no collection.database (neither wx's runtime nor this one sets it)
-  db.collection('t').database;
+  // @ts-expect-error collection.database is read-only
+  db.collection('t').database = db;
+  // @ts-expect-error a document reference has no database
+  db.collection('t').doc('x').database;
   // @ts-expect-error a Point's GeoJSON is not a Polygon's
   const notPolygon: import('taro-cloud-wasm').DB.JSONPolygon = db.Geo.Point(1, 2).toJSON();
   void notPromise;

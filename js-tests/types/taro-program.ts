@@ -112,6 +112,8 @@ export async function program(cloud: CloudUnderTest, filePath: string): Promise<
   const viaFiltered = await filtered.doc('todo-3').get({});
   await filtered.add({ data: { title: 'via where' } });
   const viaFilteredAggregate = await filtered.aggregate().count('n').end();
+  const databaseConfig: Taro.cloud.IConfig = filtered.database.config;
+  const sampled = await filtered.database.collection('todos').aggregate().sample(2).end();
 
   // Collection.watch, and the watcher Taro types.
   const watcher: Taro.DB.Document.IWatcher = db
@@ -126,7 +128,7 @@ export async function program(cloud: CloudUnderTest, filePath: string): Promise<
   await collectionWatcher.close();
 
   const taroTyped = [uploadTask, downloadTask, config, counted, listed, single, serverDate, pattern, point, polygon];
-  const chained = [polygonJson, lines, polygons, filteredName, viaFiltered, viaFilteredAggregate];
+  const chained = [polygonJson, lines, polygons, filteredName, viaFiltered, viaFilteredAggregate, databaseConfig, sampled];
   return [...taroTyped, ...chained, errMsg, sharedResult, tempFilePath, url, maxAge, status, id, titles, total, one,
     updated, removed, created, near, aggregated];
 }
