@@ -250,6 +250,18 @@ describe('Geo', () => {
   });
 });
 
+test("collection.database (Taro types it) is the database, kept through where/orderBy/limit/skip/field", async () => {
+  const other = cloud.database();
+  const collection = other.collection('todos');
+  const query = collection.where({ n: _.gte(0) }).orderBy('n', 'asc').limit(3).skip(0).field({ n: 1 });
+  assert.equal(collection.database, other);
+  assert.equal(query.database, other);
+  assert.notEqual(query.database, db);
+  const res = await query.database.collection('todos').where({ n: query.database.command.exists(true) }).count();
+  assert.equal(res.errMsg, 'collection.count:ok');
+  assert.equal(typeof res.total, 'number');
+});
+
 describe('aggregate', () => {
   test('match, group, sort, limit', async () => {
     for (const [tag, n] of [['x', 1], ['x', 2], ['y', 3], ['y', 4], ['y', 5], ['z', 0]]) {
@@ -266,6 +278,16 @@ describe('aggregate', () => {
       .end();
     assert.equal(res.errMsg, 'collection.aggregate:ok');
     assert.deepEqual(res.list, [{ _id: 'y', total: 3 }, { _id: 'x', total: 2 }]);
+  });
+
+  test("sample: wx's { size } and Taro's typed bare number draw that many distinct documents", async () => {
+    for (const size of [{ size: 2 }, 3]) {
+      const res = await db.collection('agg').aggregate().match({ done: false }).sample(size).end();
+      const expected = typeof size === 'number' ? size : size.size;
+      assert.equal(res.list.length, expected, JSON.stringify(res.list));
+      assert.equal(new Set(res.list.map((doc) => doc._id)).size, expected);
+    }
+    assert.deepEqual(_.aggregate.pipeline().sample(4).done(), [{ $sample: { size: 4 } }]);
   });
 
   test('bucket, sortByCount, replaceRoot, project with accumulators, lookup with let and $.pipeline()', async () => {

@@ -129,6 +129,10 @@ export async function probes() {
   assert.deepEqual([...lines].sort((a, b) => a - b), [4, 6, 7, 8, 9, 10, 11, 12, 13, 14], failure);
 });
 
+test("Taro's type names (DB.Query.IQueryResult, DB.Document.IWatcher, …) exist in this package's namespaces", async () => {
+  await typeCheck('taro-names', ['taro-names.ts']);
+});
+
 test('@ts-expect-error negatives: misuse does not type-check', async () => {
   await typeCheck('negatives', ['negatives.ts']);
 });

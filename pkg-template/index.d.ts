@@ -278,6 +278,15 @@ export namespace cloud {
     new (cloudID: string): CloudID;
     (cloudID: string): CloudID;
   }
+
+  /** Taro's names for the common options (`@tarojs/taro` `cloud.IApiParam` / `cloud.ICloudAPIParam`). */
+  interface IApiParam<T = any> {
+    config?: IConfig;
+    success?: (res: T) => void;
+    fail?: (err: CloudError) => void;
+    complete?: (val: T | CloudError) => void;
+  }
+  type ICloudAPIParam<T = any> = IApiParam<T>;
 }
 
 /** The database API (`cloud.database()`), as wx.cloud's (api-surface.md §3). */
@@ -370,8 +379,20 @@ export namespace DB {
     /** Live results of `where` / `orderBy` / `limit` (`field` is ignored, as in wx). */
     watch(options: IWatchOptions): RealtimeListener;
   }
+  /**
+   * `db.collection(name)`. The runtime has one query class, so `where` / `orderBy` / `limit` / `skip` / `field`
+   * keep `doc`, `add`, `aggregate` and `collectionName` (Taro types them as returning `Collection`); `doc` and
+   * `add` ignore the conditions.
+   */
   interface CollectionReference extends Query {
     readonly collectionName: string;
+    /** The database this collection came from (Taro types it; wx's runtime does not set it). */
+    readonly database: Database;
+    where(condition: IQueryCondition): CollectionReference;
+    orderBy(fieldPath: string, order: 'asc' | 'desc' | string): CollectionReference;
+    limit(max: number): CollectionReference;
+    skip(offset: number): CollectionReference;
+    field(projection: Record<string, any>): CollectionReference;
     doc(docId: DocumentId): DocumentReference;
     add(options: OQ<DataOptions<AddResult>>): void;
     add(options: RQ<DataOptions<AddResult>>): Promise<AddResult>;
@@ -434,7 +455,8 @@ export namespace DB {
     match(condition: IQueryCondition): Aggregate;
     project(object: object): Aggregate;
     replaceRoot(object: object): Aggregate;
-    sample(options: { size: number }): Aggregate;
+    /** `{ size }` as wx; a bare number (as Taro types it) is the size. */
+    sample(options: { size: number } | number): Aggregate;
     skip(value: number): Aggregate;
     sort(object: Record<string, 1 | -1> | object): Aggregate;
     sortByCount(object: any): Aggregate;
@@ -525,27 +547,53 @@ export namespace DB {
     [K in Exclude<keyof Aggregate, 'end'>]: (param: Parameters<Aggregate[K]>[0]) => AggregatePipeline;
   } & { done(): object[] };
 
-  interface GeoValueBase {
-    toJSON(): { type: string; coordinates: any[] };
+  /** A Geo value: `toJSON()` is its GeoJSON (`J`), `toString()` the JSON text. */
+  interface GeoValueBase<J extends { type: string; coordinates: any[] }> {
+    toJSON(): J;
     toString(): string;
   }
-  interface GeoPoint extends GeoValueBase {
+  type Position = [longitude: number, latitude: number];
+  interface JSONPoint {
+    type: 'Point';
+    coordinates: Position;
+  }
+  interface JSONLineString {
+    type: 'LineString';
+    coordinates: Position[];
+  }
+  interface JSONPolygon {
+    type: 'Polygon';
+    coordinates: Position[][];
+  }
+  interface JSONMultiPoint {
+    type: 'MultiPoint';
+    coordinates: Position[];
+  }
+  interface JSONMultiLineString {
+    type: 'MultiLineString';
+    coordinates: Position[][];
+  }
+  interface JSONMultiPolygon {
+    type: 'MultiPolygon';
+    coordinates: Position[][][];
+  }
+  interface GeoPoint extends GeoValueBase<JSONPoint> {
     readonly longitude: number;
     readonly latitude: number;
   }
-  interface GeoLineString extends GeoValueBase {
+  interface GeoLineString extends GeoValueBase<JSONLineString> {
     readonly points: GeoPoint[];
   }
-  interface GeoPolygon extends GeoValueBase {
+  interface GeoPolygon extends GeoValueBase<JSONPolygon> {
     readonly lines: GeoLineString[];
   }
-  interface GeoMultiPoint extends GeoValueBase {
+  interface GeoMultiPoint extends GeoValueBase<JSONMultiPoint> {
     readonly points: GeoPoint[];
   }
-  interface GeoMultiLineString extends GeoValueBase {
+  interface GeoMultiLineString extends GeoValueBase<JSONMultiLineString> {
     readonly lines: GeoLineString[];
   }
-  interface GeoMultiPolygon extends GeoValueBase {
+  interface GeoMultiPolygon extends GeoValueBase<JSONMultiPolygon> {
     readonly polygons: GeoPolygon[];
   }
   type GeoValue = GeoPoint | GeoLineString | GeoPolygon | GeoMultiPoint | GeoMultiLineString | GeoMultiPolygon;
@@ -561,6 +609,73 @@ export namespace DB {
     MultiPoint: GeoConstructor<GeoMultiPoint, [points: GeoPoint[] | object]>;
     MultiLineString: GeoConstructor<GeoMultiLineString, [lines: GeoLineString[] | object]>;
     MultiPolygon: GeoConstructor<GeoMultiPolygon, [polygons: GeoPolygon[] | object]>;
+  }
+}
+
+/** Taro's type names (`Taro.DB.Collection`, `Taro.DB.Query.IQueryResult`, …) for this package's types. */
+export namespace DB {
+  type Collection = CollectionReference;
+  type Document = DocumentReference;
+  namespace Database {
+    type ServerDate = DB.ServerDate;
+    type IRegExp = DB.IRegExp;
+    namespace ServerDate {
+      type IOptions = { offset: number };
+    }
+    namespace IRegExp {
+      type IRegExpOptions = { regexp: string; options?: string };
+    }
+  }
+  namespace Query {
+    type IQueryCondition = DB.IQueryCondition;
+    type IStringQueryCondition = string;
+    type IQueryResult = QueryResult;
+    type IQuerySingleResult = QuerySingleResult;
+    type IAddResult = AddResult;
+    type IUpdateResult = UpdateResult;
+    type ISetResult = SetResult;
+    type IRemoveResult = RemoveResult;
+    type ICountResult = CountResult;
+  }
+  namespace Document {
+    type DocumentId = DB.DocumentId;
+    type IDocumentData = DB.IDocumentData;
+    type IDBAPIParam = cloud.IApiParam;
+    type IGetDocumentOptions = CallOptions<QuerySingleResult>;
+    type ICountDocumentOptions = CallOptions<CountResult>;
+    type IAddDocumentOptions = DataOptions<AddResult>;
+    type IUpdateDocumentOptions = DataOptions<UpdateResult>;
+    type IUpdateSingleDocumentOptions = DataOptions<UpdateResult>;
+    type ISetDocumentOptions = DataOptions<SetResult>;
+    type ISetSingleDocumentOptions = DataOptions<SetResult>;
+    type IRemoveSingleDocumentOptions = CallOptions<RemoveResult>;
+    type IUpdateCondition = Record<string, any>;
+    type IWatchDocumentOptions = IWatchOptions;
+    type ISnapshot = DB.ISnapshot;
+    type ChangeEvent = DB.ChangeEvent;
+    type IWatcher = RealtimeListener;
+  }
+  namespace Command {
+    type DatabaseLogicCommand = DB.DatabaseLogicCommand;
+    type DatabaseQueryCommand = DB.DatabaseQueryCommand;
+    type DatabaseUpdateCommand = DB.DatabaseUpdateCommand;
+    type NearCommandOptions = GeoNearOptions;
+    type WithinCommandOptions = { geometry: GeoPolygon | GeoMultiPolygon };
+    type IntersectsCommandOptions = { geometry: GeoValue };
+  }
+  namespace IGeo {
+    type GeoPoint = DB.GeoPoint;
+    type GeoLineString = DB.GeoLineString;
+    type GeoPolygon = DB.GeoPolygon;
+    type GeoMultiPoint = DB.GeoMultiPoint;
+    type GeoMultiLineString = DB.GeoMultiLineString;
+    type GeoMultiPolygon = DB.GeoMultiPolygon;
+    type JSONPoint = DB.JSONPoint;
+    type JSONLineString = DB.JSONLineString;
+    type JSONPolygon = DB.JSONPolygon;
+    type JSONMultiPoint = DB.JSONMultiPoint;
+    type JSONMultiLineString = DB.JSONMultiLineString;
+    type JSONMultiPolygon = DB.JSONMultiPolygon;
   }
 }
 
@@ -586,8 +701,8 @@ export interface Cloud {
    */
   callContainer<R = any, P = any>(param: OQ<cloud.CallContainerParam<P, R>>): void;
   callContainer<R = any, P = any>(param: RQ<cloud.CallContainerParam<P, R>>): Promise<cloud.CallContainerResult<R>>;
-  /** The database; `config.env` must be a string when given (throws -401003 otherwise). */
-  database(config?: { env?: string }): DB.Database;
+  /** The database; `config.env` must be a string when given (throws -401003 otherwise); `traceUser` is ignored. */
+  database(config?: cloud.IConfig): DB.Database;
 }
 
 /** The exported `cloud` (what `Taro.cloud` / `wx.cloud` is). */

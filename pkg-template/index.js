@@ -152,11 +152,14 @@ const DATABASE_METHODS = 'collection serverDate RegExp';
 const QUERY_METHODS = 'where orderBy limit skip field get count update remove doc add aggregate watch';
 const DOCUMENT_METHODS = 'field get set update remove watch';
 
-function defineCalls(Class, names, api) {
+function defineCalls(Class, names, api, Query) {
   names.split(' ').forEach((name, index) => {
     Object.defineProperty(Class.prototype, name, {
       value: function (first, second) {
-        return guard(api + '.' + name, undefined, () => this._call(index, first, second));
+        const result = guard(api + '.' + name, undefined, () => this._call(index, first, second));
+        // `collection.database` (Taro types it): set by db.collection(), kept by where()/orderBy()/….
+        if (result instanceof Query) result.database = this.database || this;
+        return result;
       },
       writable: true,
       configurable: true,
@@ -166,9 +169,9 @@ function defineCalls(Class, names, api) {
 
 // Installs the database statics on one copy of the glue (`g`, instance number `made`).
 function installDatabaseStatics(g, made) {
-  defineCalls(g.Database, DATABASE_METHODS, 'database');
-  defineCalls(g.Query, QUERY_METHODS, 'collection');
-  defineCalls(g.DocumentReference, DOCUMENT_METHODS, 'document');
+  defineCalls(g.Database, DATABASE_METHODS, 'database', g.Query);
+  defineCalls(g.Query, QUERY_METHODS, 'collection', g.Query);
+  defineCalls(g.DocumentReference, DOCUMENT_METHODS, 'document', g.Query);
   const make = (name, args) => guard('db.command', undefined, () => g.makeCommand(name, args));
   const command = { project: { slice: (value) => make('project.slice', [value]) }, aggregate: {} };
   for (const name of COMMANDS.split(' ')) command[name] = (...args) => make(name, args);
@@ -212,12 +215,14 @@ function installDatabaseStatics(g, made) {
     return this._texts.map(([name, text]) => ({ ['$' + name]: JSON.parse(text) }));
   };
   command.aggregate.pipeline = () => new Pipeline([]);
+  // Taro types `sample(size)`, wx `sample({ size })`: a bare number is the size.
+  const stageParam = (name, param) => (name === 'sample' && typeof param === 'number' ? { size: param } : param);
   for (const name of (stages + ' sort sortByCount unwind').split(' ')) {
     g.Aggregate.prototype[name] = function (param) {
-      return guard('aggregate.' + name, undefined, () => this._stage(name, param));
+      return guard('aggregate.' + name, undefined, () => this._stage(name, stageParam(name, param)));
     };
     Pipeline.prototype[name] = function (param) {
-      return new Pipeline([...this._texts, [name, glue.stageValue(name, param)]]);
+      return new Pipeline([...this._texts, [name, glue.stageValue(name, stageParam(name, param))]]);
     };
   }
   Object.defineProperty(g.Database.prototype, 'command', { value: command });

@@ -27,7 +27,7 @@ declare module '@tarojs/taro' {
     getTempFileURL(param: RQ<TaroCloudWasm.GetTempFileURLParam>): Promise<TaroCloudWasm.GetTempFileURLResult>;
     deleteFile(param: OQ<TaroCloudWasm.DeleteFileParam>): void;
     deleteFile(param: RQ<TaroCloudWasm.DeleteFileParam>): Promise<TaroCloudWasm.DeleteFileResult>;
-    database(config?: { env?: string }): TaroCloudWasmDB.Database;
+    database(config?: TaroCloudWasm.IConfig): TaroCloudWasmDB.Database;
     callContainer<R = any, P = any>(param: OQ<TaroCloudWasm.CallContainerParam<P, R>>): void;
     callContainer<R = any, P = any>(param: RQ<TaroCloudWasm.CallContainerParam<P, R>>): Promise<TaroCloudWasm.CallContainerResult<R>>;
   }
@@ -43,7 +43,7 @@ declare module '@tarojs/taro' {
     getTempFileURL(param: RQ<TaroCloudWasm.GetTempFileURLParam>): Promise<TaroCloudWasm.GetTempFileURLResult>;
     deleteFile(param: OQ<TaroCloudWasm.DeleteFileParam>): void;
     deleteFile(param: RQ<TaroCloudWasm.DeleteFileParam>): Promise<TaroCloudWasm.DeleteFileResult>;
-    database(config?: { env?: string }): TaroCloudWasmDB.Database;
+    database(config?: TaroCloudWasm.IConfig): TaroCloudWasmDB.Database;
     callContainer<R = any, P = any>(param: OQ<TaroCloudWasm.CallContainerParam<P, R>>): void;
     callContainer<R = any, P = any>(param: RQ<TaroCloudWasm.CallContainerParam<P, R>>): Promise<TaroCloudWasm.CallContainerResult<R>>;
   }

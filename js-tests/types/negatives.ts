@@ -29,5 +29,24 @@ export async function negatives(): Promise<void> {
   db.collection('t').limit('10');
   // @ts-expect-error errCode is a number
   cloud.callFunction({ name: 'f', fail: (err) => err.errCode.toUpperCase() });
+  // @ts-expect-error database's env is a string (a number throws -401003)
+  cloud.database({ env: 1 });
+  // @ts-expect-error watch needs onError too (the runtime asserts both functions, as wx does)
+  db.collection('t').watch({ onChange: () => undefined });
+  // @ts-expect-error onChange receives a snapshot, which has no errMsg
+  db.collection('t').watch({ onChange: (snapshot) => snapshot.errMsg, onError: () => undefined });
+  // @ts-expect-error a document reference has no where
+  db.collection('t').doc('x').where({});
+  // @ts-expect-error sample takes { size } or the size
+  db.collection('t').aggregate().sample('3');
+  // @ts-expect-error a command's operator lives in the wasm (Taro declares @cloudbase/database's internals)
+  db.command.gt(1).operator;
+  // @ts-expect-error collection.database is read-only
+  db.collection('t').database = db;
+  // @ts-expect-error a document reference has no database
+  db.collection('t').doc('x').database;
+  // @ts-expect-error a Point's GeoJSON is not a Polygon's
+  const notPolygon: import('taro-cloud-wasm').DB.JSONPolygon = db.Geo.Point(1, 2).toJSON();
   void notPromise;
+  void notPolygon;
 }

@@ -1,6 +1,7 @@
 // A program typed against Taro 4.2.1's cloud typings (every member of `cloud & Cloud` except `callContainer`,
-// which taro-program-container.ts covers, and `Collection.watch`, which this package does not type yet).
-// types.test.mjs compiles it against Taro's types and against ours: both must accept it.
+// which taro-program-container.ts covers), with values held in Taro's own types (`Taro.UploadTask`,
+// `Taro.DB.Document`, `Taro.DB.IGeo.GeoPolygon`, …). types.test.mjs compiles it against Taro's types and against
+// ours: both must accept it. What Taro declares and this package does not (on purpose) is listed in types/README.md.
 import type Taro from '@tarojs/taro';
 import type { CloudUnderTest } from 'cloud-under-test';
 
@@ -82,5 +83,52 @@ export async function program(cloud: CloudUnderTest, filePath: string): Promise<
 
   const aggregated = await db.collection('todos').aggregate().match({ done: false }).group({ _id: '$tag' }).sort({ _id: 1 }).limit(5).end();
 
-  return [errMsg, sharedResult, tempFilePath, url, maxAge, status, id, titles, total, one, updated, removed, created, near, aggregated];
+  // Taro's return types hold what ours return.
+  const uploadTask: Taro.UploadTask = cloud.uploadFile({ cloudPath: 'a/c.png', filePath, fail: (err) => console.log(err.errMsg) });
+  uploadTask.offProgressUpdate(() => undefined);
+  const downloadTask: Taro.DownloadTask = cloud.downloadFile({ fileID: 'cloud://a', complete: () => undefined });
+  downloadTask.onProgressUpdate((res) => console.log(res.progress, res.totalBytesWritten));
+  const traced = cloud.database({ env: 'db-env', traceUser: true });
+  const config: Taro.cloud.IConfig = traced.config;
+  const query: Taro.DB.Query = db.collection('todos').where({ done: false }).orderBy('due', 'desc');
+  const counted: Taro.DB.Query.ICountResult = await query.count({});
+  const listed: Taro.DB.Query.IQueryResult = await query.get({});
+  const document: Taro.DB.Document = db.collection('todos').doc('todo-2');
+  const single: Taro.DB.Query.IQuerySingleResult = await document.get({ config: { env: 'db-env' } });
+  const serverDate: Taro.DB.Database.ServerDate = db.serverDate();
+  const pattern: Taro.DB.Database.IRegExp = db.RegExp({ regexp: 'a' });
+  const point: Taro.DB.IGeo.GeoPoint = db.Geo.Point(113, 23);
+  const polygon: Taro.DB.IGeo.GeoPolygon = area;
+  const polygonJson: Taro.DB.IGeo.JSONPolygon = area.toJSON();
+  const lines: Taro.DB.IGeo.GeoMultiLineString = db.Geo.MultiLineString({
+    type: 'MultiLineString',
+    coordinates: [[[113, 23], [114, 24]]],
+  });
+  const polygons: Taro.DB.IGeo.GeoMultiPolygon = db.Geo.MultiPolygon([area]);
+
+  // Collection.where / orderBy / limit / skip / field return a Collection in Taro's typings.
+  const filtered = db.collection('todos').where({ done: true }).orderBy('due', 'asc').limit(5).skip(1).field({ title: 1 });
+  const filteredName: string = filtered.collectionName;
+  const viaFiltered = await filtered.doc('todo-3').get({});
+  await filtered.add({ data: { title: 'via where' } });
+  const viaFilteredAggregate = await filtered.aggregate().count('n').end();
+  const databaseConfig: Taro.cloud.IConfig = filtered.database.config;
+  const sampled = await filtered.database.collection('todos').aggregate().sample(2).end();
+
+  // Collection.watch, and the watcher Taro types.
+  const watcher: Taro.DB.Document.IWatcher = db
+    .collection('todos')
+    .where({ done: false })
+    .watch({ onChange: (snapshot) => console.log(snapshot), onError: (err) => console.log(err.errMsg) });
+  await watcher.close();
+  const collectionWatcher: Taro.DB.Document.IWatcher = db.collection('todos').watch({
+    onChange: () => undefined,
+    onError: () => undefined,
+  });
+  await collectionWatcher.close();
+
+  const taroTyped = [uploadTask, downloadTask, config, counted, listed, single, serverDate, pattern, point, polygon];
+  const chained = [polygonJson, lines, polygons, filteredName, viaFiltered, viaFilteredAggregate, databaseConfig, sampled];
+  return [...taroTyped, ...chained, errMsg, sharedResult, tempFilePath, url, maxAge, status, id, titles, total, one,
+    updated, removed, created, near, aggregated];
 }
