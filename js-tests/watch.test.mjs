@@ -187,6 +187,31 @@ test('doc watch sees the updates and the removal of one document', async () => {
   await w.listener.close();
 });
 
+test('set() on a watched document is a replace carrying the whole new document; update() stays an update', async () => {
+  const todos = dbA.collection('todos');
+  const { _id } = await todos.add({ data: { title: 'to replace', done: false, n: 1, tags: { a: 1 } } });
+  const w = collect(dbB.collection('todos').where({ title: dbB.command.in(['to replace', 'replaced']) }));
+  await w.until(() => w.snapshots.length === 1, 'init');
+  const due = new Date(Date.UTC(2026, 5, 1));
+  await todos.doc(_id).set({ data: { title: 'replaced', done: false, due } });
+  await w.until(() => w.snapshots.length === 2, 'replace');
+  const [replace] = w.snapshots[1].docChanges;
+  assert.deepEqual([replace.dataType, replace.queueType, replace.docId], ['replace', 'update', _id]);
+  assert.equal(replace.updatedFields, undefined);
+  assert.equal(replace.removedFields, undefined);
+  assert.ok(replace.doc.due instanceof Date && replace.doc.due.getTime() === due.getTime(), 'Date decoded');
+  // The fields the set() left out are gone from the document and from `docs`.
+  assert.deepEqual(strip(replace.doc), { _id, title: 'replaced', done: false, due });
+  assert.deepEqual(w.snapshots[1].docs.map(strip), [{ _id, title: 'replaced', done: false, due }]);
+  await todos.doc(_id).update({ data: { n: 2 } });
+  await w.until(() => w.snapshots.length === 3, 'update');
+  const [update] = w.snapshots[2].docChanges;
+  assert.deepEqual([update.dataType, update.queueType], ['update', 'update']);
+  assert.deepEqual(update.updatedFields, { n: 2 });
+  assert.deepEqual(w.snapshots[2].docs.map(strip), [{ _id, title: 'replaced', done: false, due, n: 2 }]);
+  await w.listener.close();
+});
+
 test('permissions: B never sees A\'s documents of a PRIVATE collection, even watching all of it', async () => {
   await dbA.collection('diaries').add({ data: { text: 'A private 1' } });
   const w = collect(dbB.collection('diaries'));
