@@ -291,3 +291,40 @@ test('every socket dropped mid-stream while writes continue: the watcher ends wi
   assert.deepEqual(w.errors, []);
   await w.listener.close();
 });
+
+test('set() on a watched document reaches the official SDK as a replace with the whole new document', async () => {
+  await createCollection('sets', 'READONLY');
+  const byAlice = await add('sets', { title: 'alice', kept: true, n: 1 });
+  const w = watch(db.collection('sets').where({ kept: true }));
+  const init = await w.next(0);
+  assert.deepEqual(changeKinds(init), [['init', 'init', byAlice]]);
+
+  // doc(id).set({data}) over /web: updateDocument with merge: false.
+  const set = (id, data) =>
+    web({ action: 'database.updateDocument', collectionName: 'sets', queryType: 'DOC', query: { _id: id }, data, merge: false });
+  await set(byAlice, { title: 'alice replaced', kept: true, tags: ['x'] });
+  const replaced = await w.next(1);
+  assert.deepEqual(changeKinds(replaced), [['replace', 'update', byAlice]]);
+  assert.deepEqual(strip(replaced.docChanges[0].doc), { _id: byAlice, title: 'alice replaced', kept: true, tags: ['x'] });
+  assert.deepEqual(replaced.docs.map(strip), [{ _id: byAlice, title: 'alice replaced', kept: true, tags: ['x'] }]);
+
+  // The official SDK's own set() on B's document.
+  const { id: byBob } = await db.collection('sets').add({ title: 'bob', kept: true, n: 1 });
+  const added = await w.next(2);
+  assert.deepEqual(changeKinds(added), [['add', 'enqueue', byBob]]);
+  await db.collection('sets').doc(byBob).set({ title: 'bob replaced', kept: true });
+  const bobReplaced = await w.next(3);
+  assert.deepEqual(changeKinds(bobReplaced), [['replace', 'update', byBob]]);
+  assert.deepEqual(strip(bobReplaced.docChanges[0].doc), { _id: byBob, title: 'bob replaced', kept: true });
+  const docs = Object.fromEntries(bobReplaced.docs.map((d) => [d._id, strip(d)]));
+  assert.deepEqual(docs[byBob], { _id: byBob, title: 'bob replaced', kept: true });
+  assert.equal(bobReplaced.docs.length, 2);
+
+  // Update operators stay an update with the changed fields.
+  await update('sets', byAlice, { $set: { n: 2 } });
+  const updated = await w.next(4);
+  assert.deepEqual(changeKinds(updated), [['update', 'update', byAlice]]);
+  assert.deepEqual(updated.docChanges[0].updatedFields, { n: 2 });
+  assert.deepEqual(w.errors, []);
+  await w.listener.close();
+});
