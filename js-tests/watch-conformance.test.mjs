@@ -2,9 +2,9 @@
 // runs `collection.where(…).watch()`, `orderBy().limit().watch()` and `doc(id).watch()` against cloud-emulator over
 // a real WebSocket (the `ws` package stands in for the browser's WebSocket on Node 20). User B watches; user A
 // writes over the /web protocol and through wx-server-sdk in a cloud function. Checks: dataType / queueType /
-// updatedFields / removedFields / docs of every snapshot, permissions (B never sees A's private documents), every
-// socket dropped mid-stream while writes continue (the watcher ends with exactly the committed sequence), and
-// `close()` stopping the events.
+// updatedFields / removedFields / docs of every snapshot, set() as `replace` with the new document, permissions
+// (B never sees A's private documents), every socket dropped mid-stream while writes continue (the watcher ends
+// with exactly the committed sequence), and `close()` stopping the events.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';

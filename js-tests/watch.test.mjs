@@ -1,6 +1,7 @@
 // Realtime watch() end to end against cloud-emulator (docs/realtime.md): two clients (two anonymous users)
 // — A writes through the SDK and through wx-server-sdk in a function, B watches. B sees add / update /
-// remove with the right dataType / queueType / updatedFields / removedFields and `docs`; orderBy + limit
+// remove with the right dataType / queueType / updatedFields / removedFields and `docs`, set() as a replace
+// with the whole new document; orderBy + limit
 // windows; doc watch; B never sees A's documents of a PRIVATE collection; the emulator drops every socket
 // mid-stream while writes continue and the watcher still ends with exactly the committed sequence;
 // close() stops events.

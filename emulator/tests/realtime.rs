@@ -1,5 +1,6 @@
 //! Realtime `watch()` over a real WebSocket on a real server (127.0.0.1:0): `auth.wsWebSign`, LOGIN,
-//! INIT_WATCH and the events of writes from clients, the admin token and functions; permissions;
+//! INIT_WATCH and the events of writes from clients, the admin token and functions; `set()` as `replace`;
+//! permissions;
 //! `limit` windows; resume with REBUILD_WATCH after the drop-every-socket hook while writes continue;
 //! the slow-consumer bound; the Host/Origin checks of the upgrade.
 
