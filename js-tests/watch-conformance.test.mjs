@@ -2,9 +2,9 @@
 // runs `collection.where(…).watch()`, `orderBy().limit().watch()` and `doc(id).watch()` against cloud-emulator over
 // a real WebSocket (the `ws` package stands in for the browser's WebSocket on Node 20). User B watches; user A
 // writes over the /web protocol and through wx-server-sdk in a cloud function. Checks: dataType / queueType /
-// updatedFields / removedFields / docs of every snapshot, permissions (B never sees A's private documents), every
-// socket dropped mid-stream while writes continue (the watcher ends with exactly the committed sequence), and
-// `close()` stopping the events.
+// updatedFields / removedFields / docs of every snapshot, set() as `replace` with the new document, permissions
+// (B never sees A's private documents), every socket dropped mid-stream while writes continue (the watcher ends
+// with exactly the committed sequence), and `close()` stopping the events.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -288,6 +288,43 @@ test('every socket dropped mid-stream while writes continue: the watcher ends wi
   assert.deepEqual(seen, Array.from({ length: total + 1 }, (_, n) => n), 'each committed value once, in order');
   const eventIds = w.snapshots.map((s) => s.id);
   assert.deepEqual(eventIds, Array.from({ length: total + 1 }, (_, k) => eventIds[0] + k));
+  assert.deepEqual(w.errors, []);
+  await w.listener.close();
+});
+
+test('set() on a watched document reaches the official SDK as a replace with the whole new document', async () => {
+  await createCollection('sets', 'READONLY');
+  const byAlice = await add('sets', { title: 'alice', kept: true, n: 1 });
+  const w = watch(db.collection('sets').where({ kept: true }));
+  const init = await w.next(0);
+  assert.deepEqual(changeKinds(init), [['init', 'init', byAlice]]);
+
+  // doc(id).set({data}) over /web: updateDocument with merge: false.
+  const set = (id, data) =>
+    web({ action: 'database.updateDocument', collectionName: 'sets', queryType: 'DOC', query: { _id: id }, data, merge: false });
+  await set(byAlice, { title: 'alice replaced', kept: true, tags: ['x'] });
+  const replaced = await w.next(1);
+  assert.deepEqual(changeKinds(replaced), [['replace', 'update', byAlice]]);
+  assert.deepEqual(strip(replaced.docChanges[0].doc), { _id: byAlice, title: 'alice replaced', kept: true, tags: ['x'] });
+  assert.deepEqual(replaced.docs.map(strip), [{ _id: byAlice, title: 'alice replaced', kept: true, tags: ['x'] }]);
+
+  // The official SDK's own set() on B's document.
+  const { id: byBob } = await db.collection('sets').add({ title: 'bob', kept: true, n: 1 });
+  const added = await w.next(2);
+  assert.deepEqual(changeKinds(added), [['add', 'enqueue', byBob]]);
+  await db.collection('sets').doc(byBob).set({ title: 'bob replaced', kept: true });
+  const bobReplaced = await w.next(3);
+  assert.deepEqual(changeKinds(bobReplaced), [['replace', 'update', byBob]]);
+  assert.deepEqual(strip(bobReplaced.docChanges[0].doc), { _id: byBob, title: 'bob replaced', kept: true });
+  const docs = Object.fromEntries(bobReplaced.docs.map((d) => [d._id, strip(d)]));
+  assert.deepEqual(docs[byBob], { _id: byBob, title: 'bob replaced', kept: true });
+  assert.equal(bobReplaced.docs.length, 2);
+
+  // Update operators stay an update with the changed fields.
+  await update('sets', byAlice, { $set: { n: 2 } });
+  const updated = await w.next(4);
+  assert.deepEqual(changeKinds(updated), [['update', 'update', byAlice]]);
+  assert.deepEqual(updated.docChanges[0].updatedFields, { n: 2 });
   assert.deepEqual(w.errors, []);
   await w.listener.close();
 });

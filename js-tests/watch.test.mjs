@@ -1,6 +1,7 @@
 // Realtime watch() end to end against cloud-emulator (docs/realtime.md): two clients (two anonymous users)
 // — A writes through the SDK and through wx-server-sdk in a function, B watches. B sees add / update /
-// remove with the right dataType / queueType / updatedFields / removedFields and `docs`; orderBy + limit
+// remove with the right dataType / queueType / updatedFields / removedFields and `docs`, set() as a replace
+// with the whole new document; orderBy + limit
 // windows; doc watch; B never sees A's documents of a PRIVATE collection; the emulator drops every socket
 // mid-stream while writes continue and the watcher still ends with exactly the committed sequence;
 // close() stops events.
@@ -184,6 +185,31 @@ test('doc watch sees the updates and the removal of one document', async () => {
   await dbA.collection('todos').doc(_id).remove();
   await w.until(() => w.snapshots.length === 3, 'remove');
   assert.deepEqual(w.last().docs, []);
+  await w.listener.close();
+});
+
+test('set() on a watched document is a replace carrying the whole new document; update() stays an update', async () => {
+  const todos = dbA.collection('todos');
+  const { _id } = await todos.add({ data: { title: 'to replace', done: false, n: 1, tags: { a: 1 } } });
+  const w = collect(dbB.collection('todos').where({ title: dbB.command.in(['to replace', 'replaced']) }));
+  await w.until(() => w.snapshots.length === 1, 'init');
+  const due = new Date(Date.UTC(2026, 5, 1));
+  await todos.doc(_id).set({ data: { title: 'replaced', done: false, due } });
+  await w.until(() => w.snapshots.length === 2, 'replace');
+  const [replace] = w.snapshots[1].docChanges;
+  assert.deepEqual([replace.dataType, replace.queueType, replace.docId], ['replace', 'update', _id]);
+  assert.equal(replace.updatedFields, undefined);
+  assert.equal(replace.removedFields, undefined);
+  assert.ok(replace.doc.due instanceof Date && replace.doc.due.getTime() === due.getTime(), 'Date decoded');
+  // The fields the set() left out are gone from the document and from `docs`.
+  assert.deepEqual(strip(replace.doc), { _id, title: 'replaced', done: false, due });
+  assert.deepEqual(w.snapshots[1].docs.map(strip), [{ _id, title: 'replaced', done: false, due }]);
+  await todos.doc(_id).update({ data: { n: 2 } });
+  await w.until(() => w.snapshots.length === 3, 'update');
+  const [update] = w.snapshots[2].docChanges;
+  assert.deepEqual([update.dataType, update.queueType], ['update', 'update']);
+  assert.deepEqual(update.updatedFields, { n: 2 });
+  assert.deepEqual(w.snapshots[2].docs.map(strip), [{ _id, title: 'replaced', done: false, due, n: 2 }]);
   await w.listener.close();
 });
 

@@ -1,5 +1,6 @@
 //! Realtime `watch()` over a real WebSocket on a real server (127.0.0.1:0): `auth.wsWebSign`, LOGIN,
-//! INIT_WATCH and the events of writes from clients, the admin token and functions; permissions;
+//! INIT_WATCH and the events of writes from clients, the admin token and functions; `set()` as `replace`;
+//! permissions;
 //! `limit` windows; resume with REBUILD_WATCH after the drop-every-socket hook while writes continue;
 //! the slow-consumer bound; the Host/Origin checks of the upgrade.
 
@@ -918,4 +919,124 @@ async fn a_rules_change_applies_to_live_watches() {
     emu.add(&emu.admin.clone(), "board", json!({"text": "admin"}))
         .await;
     client.silent(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_set_document_is_a_replace_with_the_whole_new_document() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(
+        &dir,
+        "setNote",
+        r#"const cloud = require('wx-server-sdk')
+cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV })
+exports.main = async (event) => {
+  const db = cloud.database()
+  if (event.inTransaction) {
+    await db.runTransaction(async (t) => {
+      await t.collection('notes').doc(event.id).set({ data: event.data })
+    })
+  } else {
+    await db.collection('notes').doc(event.id).set({ data: event.data })
+  }
+  return true
+}"#,
+    );
+    let config = config_in(&dir);
+    let admin = config.admin_token.clone();
+    let emu = Emu {
+        server: start_in(dir, config).await,
+        admin,
+    };
+    emu.collection("notes", json!("READONLY")).await;
+    let alice = emu.server.access_token(ENV).await;
+    let bob = emu.server.access_token(ENV).await;
+    let id = emu
+        .add(
+            &alice,
+            "notes",
+            json!({"title": "a", "done": false, "n": 1, "sub": {"x": 1}}),
+        )
+        .await;
+    let mut watcher = Client::connect(&emu, &bob).await;
+    let init = watcher
+        .init(
+            "w1",
+            json!({"envId": ENV, "collName": "notes", "query": "{\"done\":false}", "orderBy": {}}),
+        )
+        .await;
+    assert_eq!(kinds(&init), vec![kind("init", "init", &id)]);
+    let openid = doc_of(&events(&init)[0])["_openid"].clone();
+
+    // `doc(id).set({data})` by the client SDK: one `replace` carrying the whole new document.
+    let set = |data: Value| {
+        json!({"action": "database.updateDocument", "collectionName": "notes", "queryType": "DOC",
+               "query": {"_id": id}, "data": data, "merge": false})
+    };
+    emu.db(
+        &alice,
+        set(json!({"title": "b", "done": false, "tags": ["t"]})),
+    )
+    .await;
+    let next = watcher.recv().await;
+    assert_eq!(next["msgData"]["currEvent"], 2);
+    assert_eq!(kinds(&next), vec![kind("replace", "update", &id)]);
+    let event = &events(&next)[0];
+    assert_eq!(
+        doc_of(event),
+        json!({"_id": id, "title": "b", "done": false, "tags": ["t"], "_openid": openid})
+    );
+    assert!(event.get("UpdatedFields").is_none(), "{event}");
+    assert!(event.get("removedFields").is_none(), "{event}");
+
+    // Update operators are still an `update` with the changed fields only.
+    emu.update(&alice, "notes", &id, json!({"$set": {"n": 2}}))
+        .await;
+    let next = watcher.recv().await;
+    assert_eq!(kinds(&next), vec![kind("update", "update", &id)]);
+    let event = &events(&next)[0];
+    assert_eq!(event["Doc"], "");
+    let updated: Value = serde_json::from_str(event["UpdatedFields"].as_str().unwrap()).unwrap();
+    assert_eq!(updated, json!({"n": 2}));
+
+    // A set() that takes the document out of the query leaves it as any change does; a set() that
+    // brings it back enters it with the full document.
+    emu.db(&alice, set(json!({"title": "c", "done": true})))
+        .await;
+    let next = watcher.recv().await;
+    assert_eq!(kinds(&next), vec![kind("update", "dequeue", &id)]);
+    emu.db(&alice, set(json!({"title": "d", "done": false})))
+        .await;
+    let next = watcher.recv().await;
+    assert_eq!(kinds(&next), vec![kind("update", "enqueue", &id)]);
+    assert_eq!(doc_of(&events(&next)[0])["title"], "d");
+    // A set() that changes nothing sends nothing.
+    emu.db(&alice, set(json!({"title": "d", "done": false})))
+        .await;
+    watcher.silent(Duration::from_millis(300)).await;
+
+    // set() from a cloud function (the admin protocol), outside and inside a transaction (last: the
+    // transaction's set drops `_openid`, so alice could no longer write the document).
+    for in_transaction in [false, true] {
+        let title = format!("fn {in_transaction}");
+        let answer = emu
+            .server
+            .invoke(
+                ENV,
+                &alice,
+                "setNote",
+                json!({"id": id, "inTransaction": in_transaction, "data": {"title": title, "done": false}}),
+            )
+            .await;
+        assert!(answer.get("code").is_none(), "{answer}");
+        let next = watcher.recv().await;
+        assert_eq!(
+            kinds(&next),
+            vec![kind("replace", "update", &id)],
+            "{in_transaction}"
+        );
+        let doc = doc_of(&events(&next)[0]);
+        assert_eq!(doc["_id"], id);
+        assert_eq!(doc["title"], title);
+        assert!(doc.get("n").is_none() && doc.get("tags").is_none(), "{doc}");
+    }
 }

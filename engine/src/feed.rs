@@ -27,6 +27,9 @@ pub struct DocChange {
     pub before: Option<Value>,
     /// The document after it (`None`: it was deleted).
     pub after: Option<Value>,
+    /// The write replaced the whole document (`set()`), rather than updating some of its fields: a
+    /// watch reports it as `replace` with the new document, not as `update` with field changes.
+    pub replaced: bool,
 }
 
 /// The document changes of one committed write transaction.

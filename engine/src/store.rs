@@ -693,6 +693,7 @@ impl Txn<'_> {
         id: Value,
         before: Option<Value>,
         after: Option<Value>,
+        replaced: bool,
     ) {
         if let Some(changes) = &self.changes {
             changes.borrow_mut().push(DocChange {
@@ -701,6 +702,7 @@ impl Txn<'_> {
                 id,
                 before,
                 after,
+                replaced,
             });
         }
     }
@@ -979,7 +981,7 @@ impl Txn<'_> {
         }
         let seq = self.tx.last_insert_rowid();
         self.write_index(meta.cid, &meta.indexes, seq, doc)?;
-        self.record(meta, id.clone(), None, Some(doc.clone()));
+        self.record(meta, id.clone(), None, Some(doc.clone()), false);
         if let Some(touched) = &self.touched {
             touched.borrow_mut().push(((meta.cid, key), None));
         }
@@ -1005,8 +1007,25 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Stores `doc` in place of the document at `seq` (same `_id`).
+    /// Stores `doc` in place of the document at `seq` (same `_id`): the result of updating some of
+    /// its fields (update operators, a merge).
     pub fn replace(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
+        self.store_over(meta, seq, doc, false)
+    }
+
+    /// Stores `doc` in place of the document at `seq` (same `_id`) as a whole-document replacement
+    /// (`set()`): the change feed marks it [`DocChange::replaced`].
+    pub fn replace_whole(&self, meta: &CollectionMeta, seq: i64, doc: &Value) -> DbResult<()> {
+        self.store_over(meta, seq, doc, true)
+    }
+
+    fn store_over(
+        &self,
+        meta: &CollectionMeta,
+        seq: i64,
+        doc: &Value,
+        whole: bool,
+    ) -> DbResult<()> {
         let before = self.before_image(seq)?;
         self.record_before_change(meta, seq)?;
         self.tx
@@ -1022,7 +1041,7 @@ impl Txn<'_> {
         }
         if let Some(before) = before {
             let id = doc.get("_id").cloned().unwrap_or(Value::Null);
-            self.record(meta, id, Some(before), Some(doc.clone()));
+            self.record(meta, id, Some(before), Some(doc.clone()), whole);
         }
         Ok(())
     }
@@ -1043,7 +1062,7 @@ impl Txn<'_> {
         }
         if let Some(before) = before {
             let id = before.get("_id").cloned().unwrap_or(Value::Null);
-            self.record(meta, id, Some(before), None);
+            self.record(meta, id, Some(before), None, false);
         }
         Ok(())
     }

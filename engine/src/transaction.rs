@@ -40,6 +40,8 @@ struct Pending {
     collection: String,
     key: DocKey,
     doc: Option<Value>,
+    /// Some write of the transaction replaced the whole document (`set()`).
+    replaced: bool,
 }
 
 struct OpenTransaction {
@@ -228,7 +230,7 @@ impl Transactions {
                     key.1
                 )));
             }
-            record(t, collection, key, Some(doc))?;
+            record(t, collection, key, Some(doc), false)?;
             Ok(doc_id)
         })
     }
@@ -270,11 +272,11 @@ impl Transactions {
             match current {
                 Some(old) if old == new => Ok((0, None)),
                 Some(_) => {
-                    record(t, collection, key, Some(new))?;
+                    record(t, collection, key, Some(new), !merge)?;
                     Ok((1, None))
                 }
                 None => {
-                    record(t, collection, key, Some(new))?;
+                    record(t, collection, key, Some(new), false)?;
                     Ok((0, Some(doc_id.clone())))
                 }
             }
@@ -295,7 +297,7 @@ impl Transactions {
             if visible(store, t, &key)?.is_none() {
                 return Ok(0);
             }
-            record(t, collection, key, None)?;
+            record(t, collection, key, None, false)?;
             Ok(1)
         })
     }
@@ -359,9 +361,11 @@ fn record(
     collection: &str,
     key: DocKey,
     doc: Option<Value>,
+    replaced: bool,
 ) -> DbResult<()> {
     if let Some(write) = t.writes.iter_mut().find(|w| w.key == key) {
         write.doc = doc;
+        write.replaced |= replaced;
         return Ok(());
     }
     if t.writes.len() >= MAX_TRANSACTION_WRITES {
@@ -373,6 +377,7 @@ fn record(
         collection: collection.to_string(),
         key,
         doc,
+        replaced,
     });
     Ok(())
 }
@@ -403,6 +408,7 @@ fn apply(store: &DocStore, t: &OpenTransaction) -> DbResult<()> {
                 },
             )?;
             match (seq, &write.doc) {
+                (Some(seq), Some(doc)) if write.replaced => txn.replace_whole(&meta, seq, doc)?,
                 (Some(seq), Some(doc)) => txn.replace(&meta, seq, doc)?,
                 (None, Some(doc)) => {
                     txn.insert(&meta, doc)?;
@@ -479,6 +485,39 @@ mod tests {
         assert_eq!(current(&store, "z"), Some(json!({"_id": "z", "k": 1})));
         assert!(txns.get(&store, &t, "e", "c", &json!("a")).is_err());
         assert_eq!(txns.open_count(), 0);
+    }
+
+    #[test]
+    fn a_committed_set_reaches_the_feed_as_a_replacement() {
+        let (_dir, store) = store_with(&[json!({"_id": "a", "n": 1}), json!({"_id": "b", "n": 1})]);
+        let seen: Arc<Mutex<Vec<Arc<crate::feed::CommitBatch>>>> = Arc::default();
+        let sink = seen.clone();
+        store.set_change_listener(Arc::new(move |batch| lock(&sink).push(batch)));
+        let txns = Transactions::new();
+        let t = txns.start(&store, "e").unwrap();
+        let update = json!({"$set": {"n": 2}});
+        txns.update(&store, &t, "e", "c", &json!("a"), &update, true, false, 0)
+            .unwrap();
+        // An update after the set keeps it a whole-document replacement.
+        let set = json!({"m": 2});
+        txns.update(&store, &t, "e", "c", &json!("b"), &set, false, false, 0)
+            .unwrap();
+        txns.update(&store, &t, "e", "c", &json!("b"), &update, true, false, 0)
+            .unwrap();
+        txns.commit(&store, &t, "e").unwrap();
+        let batches = lock(&seen).clone();
+        let changes: Vec<(Value, bool, Option<Value>)> = batches[0]
+            .changes
+            .iter()
+            .map(|c| (c.id.clone(), c.replaced, c.after.clone()))
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                (json!("a"), false, Some(json!({"_id": "a", "n": 2}))),
+                (json!("b"), true, Some(json!({"_id": "b", "m": 2, "n": 2}))),
+            ]
+        );
     }
 
     #[test]

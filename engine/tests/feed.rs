@@ -75,3 +75,37 @@ fn committed_writes_are_published_in_order_and_rollbacks_never() {
     // A read transaction knows which commit it sees.
     assert_eq!(store.read_consistent(|t| Ok(t.commit_seq())).unwrap(), 3);
 }
+
+#[test]
+fn whole_document_replacements_are_marked_in_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DocStore::open(dir.path()).unwrap();
+    let seen: Arc<Mutex<Vec<Arc<CommitBatch>>>> = Arc::default();
+    let sink = seen.clone();
+    store.set_change_listener(Arc::new(move |batch| sink.lock().unwrap().push(batch)));
+    let meta = store
+        .write(|t| t.create_collection("e", "c", &json!("READONLY"), &[], 0))
+        .unwrap();
+    let seq = store
+        .write(|t| t.insert(&meta, &json!({"_id": "a", "n": 1})))
+        .unwrap();
+    store
+        .write(|t| t.replace(&meta, seq, &json!({"_id": "a", "n": 2})))
+        .unwrap();
+    store
+        .write(|t| t.replace_whole(&meta, seq, &json!({"_id": "a", "m": 3})))
+        .unwrap();
+    store.write(|t| t.delete(&meta, seq)).unwrap();
+    let replaced: Vec<bool> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.changes.iter().map(|c| c.replaced))
+        .collect();
+    assert_eq!(replaced, vec![false, false, true, false]);
+    let batches = seen.lock().unwrap().clone();
+    assert_eq!(
+        batches[2].changes[0].after,
+        Some(json!({"_id": "a", "m": 3}))
+    );
+}

@@ -180,7 +180,7 @@ pub fn import(store: &DocStore, dir: &Path, env: Option<&str>) -> io::Result<()>
                         Ok(false)
                     })?;
                     match existing {
-                        Some(seq) => t.replace(&meta, seq, doc)?,
+                        Some(seq) => t.replace_whole(&meta, seq, doc)?,
                         None => {
                             t.insert(&meta, doc)?;
                         }

@@ -612,7 +612,11 @@ fn update(
             }
         }
         if new != *old {
-            t.replace(&meta, *seq, &new)?;
+            if merge {
+                t.replace(&meta, *seq, &new)?;
+            } else {
+                t.replace_whole(&meta, *seq, &new)?;
+            }
             updated += 1;
         }
     }

@@ -929,6 +929,7 @@ impl Dispatcher {
                         &change.id,
                         change.before.is_some(),
                         *after,
+                        change.replaced,
                         &mut refill,
                         &mut diff,
                     ));

@@ -4,6 +4,8 @@
 //! Event kinds (what the official realtime server sends and both SDKs understand):
 //! * `add`/`enqueue`: a new document entered the result (full `Doc`);
 //! * `update`/`update`: a document of the result changed (`UpdatedFields`, `removedFields`, no `Doc`);
+//! * `replace`/`update`: a document of the result was replaced whole by `set()` (full `Doc`, no field
+//!   changes);
 //! * `update`/`enqueue`: a changed document entered the result (full `Doc` and the field changes);
 //! * `update`/`dequeue`: a changed document left the result (field changes, no `Doc`);
 //! * `remove`/`dequeue`: a document of the result was deleted;
@@ -92,7 +94,7 @@ impl WatchSpec {
 /// One change of a watch's result, before it gets its event id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    /// `add`, `update`, `remove`, `limit` (`init` for snapshots).
+    /// `add`, `update`, `replace`, `remove`, `limit` (`init` for snapshots).
     pub data_type: &'static str,
     /// `init`, `update`, `enqueue`, `dequeue`.
     pub queue_type: &'static str,
@@ -294,20 +296,44 @@ impl Session {
     }
 
     /// The changes one committed document change makes to this watch (and applies them to the
-    /// window). `refill` reads the window afresh from the store when a full `limit` window lost a
-    /// document and something outside it may move up.
+    /// window). `replaced`: the change replaced the whole document (`set()`). `refill` reads the window
+    /// afresh from the store when a full `limit` window lost a document and something outside it may
+    /// move up.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &mut self,
         id: &Value,
         before_exists: bool,
         after: Option<&Arc<Value>>,
+        replaced: bool,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
         diff: &mut Differ<'_>,
     ) -> Vec<Change> {
         let position = self.window.iter().position(|doc| id_of(doc) == id);
         let admitted = after.filter(|doc| self.spec.admits(doc));
+        let stayed = |old: &Value, new: &Arc<Value>, diff: &mut Differ<'_>| {
+            if replaced {
+                Change {
+                    data_type: "replace",
+                    queue_type: "update",
+                    doc_id: id.clone(),
+                    doc: Some(new.clone()),
+                    fields: None,
+                }
+            } else {
+                Change {
+                    data_type: "update",
+                    queue_type: "update",
+                    doc_id: id.clone(),
+                    doc: None,
+                    fields: Some(diff(old, new)),
+                }
+            }
+        };
         match self.spec.limit {
-            None => self.apply_unlimited(id, position, before_exists, after, admitted, diff),
+            None => {
+                self.apply_unlimited(id, position, before_exists, after, admitted, diff, stayed)
+            }
             Some(limit) => self.apply_limited(
                 id,
                 limit,
@@ -317,12 +343,14 @@ impl Session {
                 admitted,
                 refill,
                 diff,
+                stayed,
             ),
         }
     }
 
     /// Without a limit the window's order is not kept up to date (nothing depends on it: the
     /// client places documents itself, and a re-init reads the window afresh, in order).
+    #[allow(clippy::too_many_arguments)]
     fn apply_unlimited(
         &mut self,
         id: &Value,
@@ -331,6 +359,7 @@ impl Session {
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
         diff: &mut Differ<'_>,
+        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
     ) -> Vec<Change> {
         match (position, admitted) {
             (Some(index), Some(new)) => {
@@ -338,13 +367,7 @@ impl Session {
                 if *old == **new {
                     Vec::new()
                 } else {
-                    vec![Change {
-                        data_type: "update",
-                        queue_type: "update",
-                        doc_id: id.clone(),
-                        doc: None,
-                        fields: Some(diff(&old, new)),
-                    }]
+                    vec![stayed(&old, new, diff)]
                 }
             }
             (Some(index), None) => {
@@ -370,6 +393,7 @@ impl Session {
         admitted: Option<&Arc<Value>>,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
         diff: &mut Differ<'_>,
+        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
     ) -> Vec<Change> {
         let old_window = self.window.clone();
         let mut new_window = old_window.clone();
@@ -431,13 +455,7 @@ impl Session {
                     doc: Some(new.clone()),
                     fields: None,
                 }),
-                Some(old) if new_id == id && **old != **new => changes.push(Change {
-                    data_type: "update",
-                    queue_type: "update",
-                    doc_id: id.clone(),
-                    doc: None,
-                    fields: Some(diff(old, new)),
-                }),
+                Some(old) if new_id == id && **old != **new => changes.push(stayed(old, new, diff)),
                 Some(_) => {}
             }
         }
@@ -559,10 +577,24 @@ mod tests {
     fn unlimited_watch_sees_add_update_leave_and_remove() {
         let mut s = Session::new(spec(json!({"done": false}), &[], None), vec![], 0);
         let a = doc(json!({"_id": "a", "done": false, "n": 1}));
-        let changes = s.apply(&json!("a"), false, Some(&a), &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            false,
+            Some(&a),
+            false,
+            &mut no_refill,
+            &mut fresh,
+        );
         assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
         let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
-        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&a2),
+            false,
+            &mut no_refill,
+            &mut fresh,
+        );
         assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
         assert_eq!(
             changes[0].fields.as_ref().unwrap().updated,
@@ -570,21 +602,97 @@ mod tests {
         );
         // An identical write changes nothing.
         assert!(s
-            .apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh)
+            .apply(
+                &json!("a"),
+                true,
+                Some(&a2),
+                false,
+                &mut no_refill,
+                &mut fresh
+            )
             .is_empty());
         let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
-        let changes = s.apply(&json!("a"), true, Some(&a3), &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&a3),
+            false,
+            &mut no_refill,
+            &mut fresh,
+        );
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, Some(&a2), &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&a2),
+            false,
+            &mut no_refill,
+            &mut fresh,
+        );
         assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, None, &mut no_refill, &mut fresh);
+        let changes = s.apply(&json!("a"), true, None, false, &mut no_refill, &mut fresh);
         assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
         assert!(s.window.is_empty());
         // Documents outside the query never show.
         let b = doc(json!({"_id": "b", "done": true}));
         assert!(s
-            .apply(&json!("b"), false, Some(&b), &mut no_refill, &mut fresh)
+            .apply(
+                &json!("b"),
+                false,
+                Some(&b),
+                false,
+                &mut no_refill,
+                &mut fresh
+            )
             .is_empty());
+    }
+
+    #[test]
+    fn a_replaced_member_is_a_replace_with_its_document() {
+        let mut s = Session::new(
+            spec(json!({"done": false}), &[], None),
+            vec![doc(json!({"_id": "a", "done": false, "n": 1}))],
+            0,
+        );
+        let a2 = doc(json!({"_id": "a", "done": false, "m": 2}));
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&a2),
+            true,
+            &mut no_refill,
+            &mut fresh,
+        );
+        assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
+        assert_eq!(changes[0].doc.as_deref(), Some(&*a2));
+        assert!(changes[0].fields.is_none());
+        // Replaced so it no longer matches: it leaves as an update, as any change that leaves.
+        let a3 = doc(json!({"_id": "a", "done": true}));
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&a3),
+            true,
+            &mut no_refill,
+            &mut fresh,
+        );
+        assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
+        // In a limit window too.
+        let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
+        let mut s = Session::new(
+            spec(json!({}), &[("n", false)], Some(2)),
+            vec![d("a", 1), d("b", 2)],
+            0,
+        );
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            Some(&d("a", 0)),
+            true,
+            &mut no_refill,
+            &mut fresh,
+        );
+        assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
     }
 
     #[test]
@@ -600,6 +708,7 @@ mod tests {
             &json!("c"),
             false,
             Some(&d("c", 0)),
+            false,
             &mut no_refill,
             &mut fresh,
         );
@@ -616,6 +725,7 @@ mod tests {
                 &json!("x"),
                 false,
                 Some(&d("x", 9)),
+                false,
                 &mut no_refill,
                 &mut fresh
             )
@@ -625,6 +735,7 @@ mod tests {
             &json!("a"),
             true,
             None,
+            false,
             &mut |_| Ok(vec![d("c", 0), d("b", 2)]),
             &mut fresh,
         );
@@ -647,6 +758,7 @@ mod tests {
             &json!("c"),
             true,
             Some(&d("c", 10)),
+            false,
             &mut |_| Ok(vec![d("b", 2), d("x", 9)]),
             &mut fresh,
         );
