@@ -1,20 +1,24 @@
-// kill -9 of the emulator under write load loses no acknowledged write (issue 9). 40 users add documents
-// and increment a counter of their own as fast as the emulator answers; after 2 s the emulator gets SIGKILL
-// mid-stream; a new emulator on the same data dir must hold every acknowledged document, and every counter
-// must be at least its acknowledged increments (and at most one more: the increment in flight may have
-// committed before its answer was lost). Bounded: 40 users, 2 s of load, 30 s per step at most.
+// kill -9 of the emulator under the load generator loses no acknowledged write (issue 9). The users of
+// bench/load.mjs (bench/load-users.mjs: callFunction, reads, adds and $inc updates of their own documents,
+// uploads; a tenth of them watching) run at a small scale; after 3 s the emulator gets SIGKILL mid-stream;
+// a new emulator on the same data dir must hold every acknowledged add, and every document at least its
+// acknowledged increments (a user's one increment in flight may have committed before its answer was lost).
+// Bounded: 100 users, 3 s of load (up to 20 s on a busy machine until 200 writes were acknowledged),
+// loopback, 30 s per request at most.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { loadClient, openWatch, runUsers, signInUsers } from '../bench/load-users.mjs';
 import { TEST_FUNCTIONS_DIR, emulatorBinary, listeningUrl } from './helpers/emulator.mjs';
 
 const ENV = 'crash-env';
-const USERS = 40;
-const LOAD_MS = 2000;
+const COLLECTION = 'load';
+const USERS = 100;
+const LOAD_MS = 3000;
+const MIN_ACKED = 200;
 const dataDir = mkdtempSync(join(tmpdir(), 'crash-under-load-'));
 const children = [];
 
@@ -36,75 +40,61 @@ async function start() {
   return { child, url, admin, exited: new Promise((r) => child.once('exit', (code, signal) => r({ code, signal }))) };
 }
 
-async function web(url, token, body) {
-  const res = await fetch(`${url}/web?env=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...body, env: ENV, dataVersion: '2020-01-10', access_token: token }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const json = await res.json();
-  if (json.code) throw new Error(`${body.action}: ${json.code} ${json.message}`);
-  return json;
-}
-
-test('kill -9 under write load loses no acknowledged write', async (t) => {
+test('kill -9 under the load generator loses no acknowledged write', async (t) => {
   const first = await start();
-  const users = [];
-  for (let i = 0; i < USERS; i++) {
-    const res = await fetch(`${first.url}/auth/v1/signin/anonymously?client_id=${ENV}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-      body: '{}',
-    });
-    users.push({ writer: i, token: (await res.json()).access_token, acked: [], increments: 0 });
-  }
-  await web(first.url, users[0].token, { action: 'database.addCollection', collectionName: 'acked' });
-  for (const user of users) {
-    const answer = await web(first.url, user.token, { action: 'database.addDocument', collectionName: 'acked', data: { writer: user.writer, counter: true, n: 0 } });
-    user.counter = answer.data._id;
-  }
-
+  const client = loadClient(first.url, ENV);
+  const users = await signInUsers(client, USERS);
+  await client.web(users[0].token, { action: 'database.addCollection', collectionName: COLLECTION });
+  // A tenth of the users watch, as in bench/load.mjs: the kill also drops live sockets.
+  for (const user of users.filter((u) => u.index % 10 === 0)) await openWatch(client, user, COLLECTION, () => {});
+  const failures = [];
   let running = true;
-  const loops = users.map(async (user) => {
-    for (let i = 0; running; i++) {
-      try {
-        if (i % 2 === 0) {
-          const answer = await web(first.url, user.token, { action: 'database.addDocument', collectionName: 'acked', data: { writer: user.writer, seq: i } });
-          user.acked.push(answer.data._id);
-        } else {
-          await web(first.url, user.token, { action: 'database.updateDocument', collectionName: 'acked', query: { _id: user.counter }, queryType: 'DOC', data: { $inc: { n: 1 } }, merge: true });
-          user.increments += 1;
-        }
-      } catch {
-        return; // the emulator is gone: what was acknowledged so far is what must survive
-      }
-    }
+  const load = runUsers(client, users, {
+    collection: COLLECTION,
+    running: () => running,
+    record: (op, ms, error) => error && failures.push(`${op}: ${error.message}`),
+    staggerMs: 200,
   });
-  await new Promise((r) => setTimeout(r, LOAD_MS));
+  // At least LOAD_MS, longer on a busy machine until enough writes were acknowledged (20 s at most).
+  const incrementsOf = (user) => [...user.increments.values()].reduce((a, b) => a + b, 0);
+  const acked = () => users.reduce((n, u) => n + u.acked.length + incrementsOf(u), 0);
+  const loadStart = Date.now();
+  while (Date.now() - loadStart < LOAD_MS || (acked() < MIN_ACKED && Date.now() - loadStart < 20_000)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(failures, [], 'no errors before the kill');
   first.child.kill('SIGKILL');
   const { signal } = await first.exited;
   running = false;
-  await Promise.all(loops);
+  await load; // every request in flight fails; what was acknowledged before is what must survive
+  client.destroy();
+  for (const user of users) user.watch?.socket.terminate();
   assert.equal(signal, 'SIGKILL');
-  const acknowledged = users.reduce((n, u) => n + u.acked.length, 0);
-  assert.ok(acknowledged > USERS, `load reached the emulator (${acknowledged} acknowledged adds)`);
-  const increments = users.reduce((n, u) => n + u.increments, 0);
-  t.diagnostic(`${acknowledged} acknowledged adds and ${increments} acknowledged increments before kill -9`);
+  const adds = users.reduce((n, u) => n + u.acked.length, 0);
+  const increments = users.reduce((n, u) => n + incrementsOf(u), 0);
+  assert.ok(adds + increments >= MIN_ACKED && increments > 0, `the load reached the emulator (${adds} adds, ${increments} increments)`);
+  t.diagnostic(`${USERS} users: ${adds} acknowledged adds and ${increments} acknowledged $inc before kill -9`);
 
   const second = await start();
+  const admin = loadClient(second.url, ENV, { maxSockets: 8 });
   try {
     for (const user of users) {
-      const answer = await web(second.url, second.admin, { action: 'database.queryDocument', collectionName: 'acked', queryType: 'WHERE', query: { writer: user.writer }, limit: 1000 });
+      const answer = await admin.web(second.admin, { action: 'database.queryDocument', collectionName: COLLECTION, queryType: 'WHERE', query: { owner: user.index }, limit: 1000 });
       const stored = new Map(answer.data.list.map((doc) => [doc._id, doc]));
       const lost = user.acked.filter((id) => !stored.has(id));
-      assert.deepEqual(lost, [], `writer ${user.writer}: acknowledged adds missing after kill -9`);
-      const counter = stored.get(user.counter);
-      assert.ok(counter, `writer ${user.writer}: counter document survives`);
-      assert.ok(counter.n >= user.increments && counter.n <= user.increments + 1,
-        `writer ${user.writer}: counter ${counter.n} vs ${user.increments} acknowledged increments`);
+      assert.deepEqual(lost, [], `user ${user.index}: acknowledged adds missing after kill -9`);
+      // Each document holds at least its acknowledged increments; a user has one request in flight at
+      // most, so all its documents together hold at most one increment more (committed, answer lost).
+      let surplus = 0;
+      for (const [id, acked] of user.increments) {
+        const n = stored.get(id).n;
+        assert.ok(n >= acked, `user ${user.index}: document ${id} has n = ${n}, ${acked} increments were acknowledged`);
+        surplus += n - acked;
+      }
+      assert.ok(surplus <= 1, `user ${user.index}: ${surplus} unacknowledged increments stored`);
     }
   } finally {
+    admin.destroy();
     second.child.kill('SIGTERM');
     await second.exited;
   }

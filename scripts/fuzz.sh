@@ -14,6 +14,7 @@ status=0
 # One test binary at a time, one target at a time: each gets the machine for its whole budget.
 cargo test --release -p cloud-engine --test fuzz -- --test-threads=1 --nocapture || status=$?
 cargo test --release -p cloud-emulator --test fuzz_http -- --test-threads=1 --nocapture || status=$?
+cargo test --release -p cloud-emulator --test fuzz_ws -- --test-threads=1 --nocapture || status=$?
 node -e '
   const fs = require("fs");
   const [path, seconds, status] = process.argv.slice(1);
