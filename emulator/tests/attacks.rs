@@ -9,43 +9,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config_in, start_in, TestServer};
+use common::DbClient;
 use serde_json::{json, Value};
 
 const ENV: &str = "attack-env";
 
-struct Db {
-    server: TestServer,
-    admin: String,
-}
+type Db = DbClient;
 
-impl Db {
-    async fn start() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let config = config_in(&dir);
-        let admin = config.admin_token.clone();
-        Db {
-            server: start_in(dir, config).await,
-            admin,
-        }
-    }
-
-    async fn call(&self, token: &str, mut body: Value) -> Value {
-        body["access_token"] = json!(token);
-        body["env"] = json!(ENV);
-        body["dataVersion"] = json!("2020-01-10");
-        self.server.web(ENV, body).await
-    }
-
+impl DbClient {
     async fn collection(&self, name: &str, rules: Value) {
-        let response = self
-            .server
-            .post("/admin/v1/database/collections")
-            .header("x-admin-token", &self.admin)
-            .json(&json!({"env": ENV, "name": name, "rules": rules, "indexes": []}))
-            .send()
-            .await
-            .unwrap();
+        let response = self.admin_collection(name, rules, json!([])).await;
         assert!(response.status().is_success(), "{}", response.status());
     }
 
@@ -83,7 +56,7 @@ fn refused(answer: &Value) -> String {
 
 #[tokio::test]
 async fn operator_injection_in_where_update_and_aggregate_is_refused() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     db.collection("notes", json!("PRIVATE")).await;
     db.add(&alice, "notes", json!({"_id": "n1", "text": "mine"}))
@@ -135,7 +108,7 @@ async fn operator_injection_in_where_update_and_aggregate_is_refused() {
 
 #[tokio::test]
 async fn openid_spoofing_on_add_update_and_set_is_refused_or_overwritten() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     let bob = db.server.access_token(ENV).await;
     db.collection("notes", json!("READONLY")).await;
@@ -212,7 +185,7 @@ async fn openid_spoofing_on_add_update_and_set_is_refused_or_overwritten() {
 
 #[tokio::test]
 async fn another_users_document_by_id_under_each_preset_and_a_custom_rule() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     let bob = db.server.access_token(ENV).await;
     let custom =
@@ -277,7 +250,7 @@ async fn another_users_document_by_id_under_each_preset_and_a_custom_rule() {
 
 #[tokio::test]
 async fn lookup_into_a_collection_the_caller_may_not_read_is_refused() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     db.collection("orders", json!("PRIVATE")).await;
     db.collection("secrets", json!("ADMINONLY")).await;
@@ -327,7 +300,7 @@ async fn lookup_into_a_collection_the_caller_may_not_read_is_refused() {
 
 #[tokio::test]
 async fn catastrophic_regexes_run_in_linear_time() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     db.collection("texts", json!("PRIVATE")).await;
     let long = format!("{}b", "a".repeat(50_000));
@@ -361,7 +334,7 @@ async fn catastrophic_regexes_run_in_linear_time() {
 
 #[tokio::test]
 async fn oversize_and_deeply_nested_bodies_are_refused_cleanly() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     db.collection("bulk", json!("PRIVATE")).await;
     let huge = "x".repeat(9 * 1024 * 1024);
@@ -387,7 +360,7 @@ async fn oversize_and_deeply_nested_bodies_are_refused_cleanly() {
 
 #[tokio::test]
 async fn range_abuse_gets_416_or_the_whole_object() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let token = db.server.access_token(ENV).await;
     let meta = db
         .call(
@@ -443,7 +416,7 @@ async fn range_abuse_gets_416_or_the_whole_object() {
 
 #[tokio::test]
 async fn dns_rebinding_hosts_and_foreign_origins_are_refused() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let port = reqwest::Url::parse(&db.server.url).unwrap().port().unwrap();
     for host in [
         "evil.example",

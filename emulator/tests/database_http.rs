@@ -4,53 +4,18 @@
 
 mod common;
 
-use common::{config_in, start_in, TestServer};
+use common::DbClient;
 use serde_json::{json, Value};
 
 const ENV: &str = "envx";
 
-struct Db {
-    server: TestServer,
-    admin: String,
-}
+type Db = DbClient;
 
-impl Db {
-    async fn start() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let config = config_in(&dir);
-        let admin = config.admin_token.clone();
-        Db {
-            server: start_in(dir, config).await,
-            admin,
-        }
-    }
-
-    async fn call(&self, token: &str, mut body: Value) -> Value {
-        body["access_token"] = json!(token);
-        body["env"] = json!(ENV);
-        body["dataVersion"] = json!("2020-01-10");
-        self.server.web(ENV, body).await
-    }
-
+impl DbClient {
     async fn ok(&self, token: &str, body: Value) -> Value {
         let answer = self.call(token, body.clone()).await;
         assert!(answer.get("code").is_none(), "{body} → {answer}");
         answer
-    }
-
-    async fn admin_collection(
-        &self,
-        name: &str,
-        rules: Value,
-        indexes: Value,
-    ) -> reqwest::Response {
-        self.server
-            .post("/admin/v1/database/collections")
-            .header("x-admin-token", &self.admin)
-            .json(&json!({"env": ENV, "name": name, "rules": rules, "indexes": indexes}))
-            .send()
-            .await
-            .unwrap()
     }
 
     async fn add(&self, token: &str, collection: &str, data: Value) -> Value {
@@ -120,7 +85,7 @@ fn sorted(list: &[&str]) -> Vec<String> {
 
 #[tokio::test]
 async fn captured_sdk_requests_against_seeded_todos() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let token = db.server.access_token(ENV).await;
     let add = json!({"action": "database.addCollection", "collectionName": "todos"});
     db.ok(&token, add.clone()).await;
@@ -258,7 +223,7 @@ async fn captured_sdk_requests_against_seeded_todos() {
 
 #[tokio::test]
 async fn captured_sdk_operators_against_seeded_t() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let token = db.server.access_token(ENV).await;
     db.ok(
         &token,
@@ -326,7 +291,7 @@ async fn captured_sdk_operators_against_seeded_t() {
 
 #[tokio::test]
 async fn collections_ids_limits_and_validation() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let token = db.server.access_token(ENV).await;
     let missing = db.query(&token, "nope", json!({})).await;
     assert_eq!(missing["code"], "DATABASE_COLLECTION_NOT_EXIST");
@@ -416,7 +381,7 @@ async fn collections_ids_limits_and_validation() {
 
 #[tokio::test]
 async fn creator_only_preset_isolates_users() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     let bob = db.server.access_token(ENV).await;
     db.ok(
@@ -477,7 +442,7 @@ async fn creator_only_preset_isolates_users() {
 
 #[tokio::test]
 async fn other_presets_and_security_rules() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let alice = db.server.access_token(ENV).await;
     let bob = db.server.access_token(ENV).await;
     // 所有用户可读: everyone reads, no client writes.
@@ -586,7 +551,7 @@ async fn other_presets_and_security_rules() {
 
 #[tokio::test]
 async fn declared_index_serves_queries_over_http() {
-    let db = Db::start().await;
+    let db = Db::start(ENV).await;
     let response = db
         .admin_collection("items", json!("ADMINWRITE"), json!(["n", "tag"]))
         .await;

@@ -224,3 +224,48 @@ pub fn signal(child: &Child, signal: libc::c_int) {
         libc::kill(child.id() as libc::pid_t, signal);
     }
 }
+
+/// A database test client: an emulator in its own temp dir, its per-run admin token, and the env every
+/// call goes to (the attack suite and the HTTP database suite share it).
+pub struct DbClient {
+    pub server: TestServer,
+    pub admin: String,
+    pub env: &'static str,
+}
+
+impl DbClient {
+    pub async fn start(env: &'static str) -> DbClient {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(&dir);
+        let admin = config.admin_token.clone();
+        DbClient {
+            server: start_in(dir, config).await,
+            admin,
+            env,
+        }
+    }
+
+    /// A `/web` action as the holder of `token`, on the client's env, in the SDK's envelope.
+    pub async fn call(&self, token: &str, mut body: Value) -> Value {
+        body["access_token"] = json!(token);
+        body["env"] = json!(self.env);
+        body["dataVersion"] = json!("2020-01-10");
+        self.server.web(self.env, body).await
+    }
+
+    /// Creates (or configures) a collection through the admin endpoint.
+    pub async fn admin_collection(
+        &self,
+        name: &str,
+        rules: Value,
+        indexes: Value,
+    ) -> reqwest::Response {
+        self.server
+            .post("/admin/v1/database/collections")
+            .header("x-admin-token", &self.admin)
+            .json(&json!({"env": self.env, "name": name, "rules": rules, "indexes": indexes}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
