@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator } from './lib.mjs';
+import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator, postJson } from './lib.mjs';
 
 const DOCS = Math.max(10_000, Number(process.argv[2] ?? 100_000));
 const SAMPLES = Math.max(20, Number(process.argv[3] ?? 300));
@@ -18,24 +18,7 @@ const TARGET_RATIO = 50;
 const ENV = 'bench-aggregate';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function post(url, path, body, headers = {}) {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url + path, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (answer.code) reject(new Error(`${answer.code}: ${answer.message}`)); else resolve(answer);
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const post = (url, path, body, headers) => postJson(agent, url, path, body, headers);
 
 const stages = (pipeline) => pipeline.map((stage) => {
   const [[key, value]] = Object.entries(stage);

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator } from './lib.mjs';
+import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator, postJson } from './lib.mjs';
 
 const DOCS = Math.max(1000, Number(process.argv[2] ?? 20_000));
 const SECONDS = Math.max(2, Number(process.argv[3] ?? 8));
@@ -20,24 +20,6 @@ const SCANNERS = Math.max(1, Number(process.argv[4] ?? 2));
 const BUDGET = 2;
 const ENV = 'bench-concurrency';
 
-function post(agent, url, path, body, headers = {}) {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url + path, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (answer.code) reject(new Error(`${answer.code}: ${answer.message}`)); else resolve(answer);
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSeconds(pid) {
@@ -73,10 +55,10 @@ async function main() {
   const emulator = await startBenchEmulator(binary, ENV, 'bench-concurrency-');
   const pointAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const web = (body, agent = pointAgent) =>
-    post(agent, emulator.url, `/web?env=${ENV}`, { ...body, env: ENV, access_token: emulator.admin });
+    postJson(agent, emulator.url, `/web?env=${ENV}`, { ...body, env: ENV, access_token: emulator.admin });
   const burners = [];
   try {
-    await post(pointAgent, emulator.url, '/admin/v1/database/collections', { env: ENV, name: 'bench', rules: 'ADMINWRITE' },
+    await postJson(pointAgent, emulator.url, '/admin/v1/database/collections', { env: ENV, name: 'bench', rules: 'ADMINWRITE' },
       { 'x-admin-token': emulator.admin });
     for (let start = 0; start < DOCS; start += 1000) {
       const data = [];

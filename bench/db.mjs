@@ -9,7 +9,7 @@
 import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator } from './lib.mjs';
+import { pickEmulatorBinary, quantile, writeResults, startBenchEmulator, postJson } from './lib.mjs';
 
 const DOCS = Math.max(1000, Number(process.argv[2] ?? 100_000));
 const SAMPLES = Math.max(20, Number(process.argv[3] ?? 400));
@@ -17,24 +17,7 @@ const SCAN_SAMPLES = Math.min(SAMPLES, 40);
 const ENV = 'bench-db';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function post(url, path, body, headers = {}) {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url + path, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (answer.code) reject(new Error(`${answer.code}: ${answer.message}`)); else resolve(answer);
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const post = (url, path, body, headers) => postJson(agent, url, path, body, headers);
 
 async function main() {
   const binary = pickEmulatorBinary();

@@ -1,6 +1,7 @@
 // Shared bits of the benchmarks: paths, stats, result files. npm packages come from js-tests/node_modules
 // (install once: npm ci --prefix js-tests).
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -74,4 +75,24 @@ export async function startBenchEmulator(binary, env, prefix) {
     rmSync(dataDir, { recursive: true, force: true });
   };
   return { url, admin, pid: child.pid, stop };
+}
+
+/** POSTs `body` as JSON on `agent` (keep-alive); resolves with the JSON answer, rejects on a CloudBase error code. */
+export function postJson(agent, url, path, body, headers = {}) {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url + path, {
+      method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (answer.code) reject(new Error(`${answer.code}: ${answer.message}`)); else resolve(answer);
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pickEmulatorBinary, quantile, requireFromJsTests, writeResults, startBenchEmulator } from './lib.mjs';
+import { pickEmulatorBinary, quantile, requireFromJsTests, writeResults, startBenchEmulator, postJson } from './lib.mjs';
 
 const { WebSocket } = requireFromJsTests('ws');
 const SAMPLES = Math.max(20, Number(process.argv[2] ?? 200));
@@ -23,24 +23,7 @@ const SEED_DOCS = 20;
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function post(url, path, body, headers = {}) {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url + path, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        if (answer.code) reject(new Error(`${answer.code}: ${answer.message}`)); else resolve(answer);
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const post = (url, path, body, headers) => postJson(agent, url, path, body, headers);
 
 /** A signed-in socket; `onEvent(frame)` gets every NEXT_EVENT. */
 async function openSocket(wsUrl, sign, onEvent) {
