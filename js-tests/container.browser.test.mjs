@@ -3,13 +3,13 @@
 // cross-origin (CORS preflight for Authorization and the caller's headers; the service's response headers
 // readable). The emulator proxies to a real local HTTP service (`--container svc=…`).
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium } from './helpers/chromium.mjs';
+import { makeSdkSite } from './helpers/sdk-site.mjs';
 import { startContainerService } from './helpers/container-service.mjs';
-import { REPO_ROOT, startEmulator } from './helpers/emulator.mjs';
+import { startEmulator } from './helpers/emulator.mjs';
 
 const ENV = 'container-browser';
 
@@ -21,17 +21,7 @@ let page;
 const problems = [];
 
 before(async () => {
-  siteDir = mkdtempSync(join(tmpdir(), 'container-browser-'));
-  copyFileSync(join(REPO_ROOT, 'pkg', 'index.mjs'), join(siteDir, 'taro-cloud-wasm.mjs'));
-  writeFileSync(
-    join(siteDir, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>container</title><link rel="icon" href="data:,">
-<script type="module">
-  import { cloud } from './taro-cloud-wasm.mjs';
-  window.cloud = cloud;
-  document.body.dataset.ready = 'true';
-</script><body></body>`,
-  );
+  siteDir = makeSdkSite('container-browser');
   service = await startContainerService();
   emulator = await startEmulator({ hosting: siteDir, extraArgs: ['--container', `svc=${service.url}`] });
   browser = await launchChromium();

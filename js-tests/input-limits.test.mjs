@@ -4,13 +4,12 @@
 // restarts the wasm: that call fails with errCode -1 / INTERNAL_ERROR and every later call works.
 // The same checks run in headless Chromium at the end.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium } from './helpers/chromium.mjs';
-import { REPO_ROOT, lastJsonLine, runNode, startEmulator } from './helpers/emulator.mjs';
+import { makeSdkSite } from './helpers/sdk-site.mjs';
+import { lastJsonLine, runNode, startEmulator } from './helpers/emulator.mjs';
 import { assertCloudError, rejection, syncThrow } from './helpers/expect.mjs';
 
 const ENV = 'input-limits';
@@ -241,16 +240,7 @@ describe('in headless Chromium', () => {
   let site;
   let browser;
   before(async () => {
-    siteDir = mkdtempSync(join(tmpdir(), 'input-limits-'));
-    copyFileSync(join(REPO_ROOT, 'pkg', 'index.mjs'), join(siteDir, 'taro-cloud-wasm.mjs'));
-    writeFileSync(
-      join(siteDir, 'index.html'),
-      `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
-  import { cloud } from './taro-cloud-wasm.mjs';
-  window.cloud = cloud;
-  document.body.dataset.ready = 'true';
-</script><body></body>`,
-    );
+    siteDir = makeSdkSite('input-limits');
     site = await startEmulator({ hosting: siteDir });
     browser = await launchChromium();
   });

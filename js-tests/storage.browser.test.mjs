@@ -4,12 +4,12 @@
 // Covers XHR upload progress (monotone, ending at the total), abort mid-upload leaving no object, a temp URL
 // and a download's object URL rendering in an <img>, a blob: filePath, and sha256-equal downloads.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium } from './helpers/chromium.mjs';
-import { REPO_ROOT, startEmulator } from './helpers/emulator.mjs';
+import { makeSdkSite } from './helpers/sdk-site.mjs';
+import { startEmulator } from './helpers/emulator.mjs';
 
 const ENV = 'storage-browser';
 
@@ -20,17 +20,7 @@ let page;
 const problems = [];
 
 before(async () => {
-  siteDir = mkdtempSync(join(tmpdir(), 'storage-browser-'));
-  copyFileSync(join(REPO_ROOT, 'pkg', 'index.mjs'), join(siteDir, 'taro-cloud-wasm.mjs'));
-  writeFileSync(
-    join(siteDir, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>storage</title><link rel="icon" href="data:,">
-<script type="module">
-  import { cloud } from './taro-cloud-wasm.mjs';
-  window.cloud = cloud;
-  document.body.dataset.ready = 'true';
-</script><body></body>`,
-  );
+  siteDir = makeSdkSite('storage-browser');
   emulator = await startEmulator({ hosting: siteDir });
   browser = await launchChromium();
   page = await browser.newPage();

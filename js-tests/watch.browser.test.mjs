@@ -4,12 +4,12 @@
 // stop on close(). The page is http://localhost:PORT and the SDK talks to http://127.0.0.1:PORT, so the
 // socket is cross-origin too (the emulator's Origin check admits loopback origins).
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchChromium } from './helpers/chromium.mjs';
-import { REPO_ROOT, startEmulator } from './helpers/emulator.mjs';
+import { makeSdkSite } from './helpers/sdk-site.mjs';
+import { startEmulator } from './helpers/emulator.mjs';
 
 const ENV = 'watch-browser';
 let siteDir;
@@ -79,17 +79,7 @@ async function waitFor(page, name, predicate) {
 }
 
 before(async () => {
-  siteDir = mkdtempSync(join(tmpdir(), 'watch-browser-'));
-  copyFileSync(join(REPO_ROOT, 'pkg', 'index.mjs'), join(siteDir, 'taro-cloud-wasm.mjs'));
-  writeFileSync(
-    join(siteDir, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>watch</title><link rel="icon" href="data:,">
-<script type="module">
-  import { cloud } from './taro-cloud-wasm.mjs';
-  window.cloud = cloud;
-  document.body.dataset.ready = 'true';
-</script><body></body>`,
-  );
+  siteDir = makeSdkSite('watch-browser');
   emulator = await startEmulator({ hosting: siteDir });
   for (let i = 0; i < 100 && !/admin token: \S+/.test(emulator.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
   adminToken = /admin token: (\S+)/.exec(emulator.stderr())[1];
