@@ -707,20 +707,6 @@ impl Txn<'_> {
         }
     }
 
-    /// The stored document at `seq`, when the change feed needs the "before" image.
-    fn before_image(&self, seq: i64) -> DbResult<Option<Value>> {
-        if self.changes.is_none() {
-            return Ok(None);
-        }
-        let json: Option<String> = self
-            .tx
-            .prepare_cached("SELECT json FROM documents WHERE seq = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![seq], |row| row.get(0)).optional())
-            .map_err(failed)?;
-        json.map(|json| serde_json::from_str(&json).map_err(failed))
-            .transpose()
-    }
-
     /// The collection `name` of `env`, if it exists.
     pub fn find_collection(&self, env: &str, name: &str) -> DbResult<Option<CollectionMeta>> {
         self.tx
@@ -988,11 +974,13 @@ impl Txn<'_> {
         Ok(seq)
     }
 
-    /// Records the document at `seq` as changed by this transaction (only while snapshots are open).
-    fn record_before_change(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
-        let Some(touched) = &self.touched else {
-            return Ok(());
-        };
+    /// Reads the document at `seq` once, before a write changes it, for whoever needs it: the snapshot log
+    /// (while snapshots are open) gets its JSON text; the change feed (when a listener is set) its value,
+    /// returned. No read at all when neither is on.
+    fn before_change(&self, meta: &CollectionMeta, seq: i64) -> DbResult<Option<Value>> {
+        if self.changes.is_none() && self.touched.is_none() {
+            return Ok(None);
+        }
         let row: Option<(String, String)> = self
             .tx
             .prepare_cached("SELECT id_key, json FROM documents WHERE seq = ?1")
@@ -1001,10 +989,18 @@ impl Txn<'_> {
                     .optional()
             })
             .map_err(failed)?;
-        if let Some((key, json)) = row {
+        let Some((key, json)) = row else {
+            return Ok(None);
+        };
+        let before = if self.changes.is_some() {
+            Some(serde_json::from_str(&json).map_err(failed)?)
+        } else {
+            None
+        };
+        if let Some(touched) = &self.touched {
             touched.borrow_mut().push(((meta.cid, key), Some(json)));
         }
-        Ok(())
+        Ok(before)
     }
 
     /// Stores `doc` in place of the document at `seq` (same `_id`): the result of updating some of
@@ -1026,8 +1022,7 @@ impl Txn<'_> {
         doc: &Value,
         whole: bool,
     ) -> DbResult<()> {
-        let before = self.before_image(seq)?;
-        self.record_before_change(meta, seq)?;
+        let before = self.before_change(meta, seq)?;
         self.tx
             .prepare_cached("UPDATE documents SET json = ?2 WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq, doc.to_string()]))
@@ -1048,8 +1043,7 @@ impl Txn<'_> {
 
     /// Deletes the document at `seq`.
     pub fn delete(&self, meta: &CollectionMeta, seq: i64) -> DbResult<()> {
-        let before = self.before_image(seq)?;
-        self.record_before_change(meta, seq)?;
+        let before = self.before_change(meta, seq)?;
         self.tx
             .prepare_cached("DELETE FROM documents WHERE seq = ?1")
             .and_then(|mut stmt| stmt.execute(params![seq]))
