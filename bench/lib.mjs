@@ -96,3 +96,22 @@ export function postJson(agent, url, path, body, headers = {}) {
     req.end(payload);
   });
 }
+
+/**
+ * Installs a Map-backed `globalThis.localStorage` (Node has none) and returns its Map: the SDK persists its
+ * credentials there, so a raw client in the same process can reuse the SDK's token.
+ */
+export function installMemoryLocalStorage() {
+  const store = new Map();
+  globalThis.localStorage = {
+    getItem: (k) => (store.has(k) ? store.get(k) : null),
+    setItem: (k, v) => void store.set(k, String(v)),
+    removeItem: (k) => void store.delete(k),
+    clear: () => store.clear(),
+    key: (i) => [...store.keys()][i] ?? null,
+    get length() {
+      return store.size;
+    },
+  };
+  return store;
+}

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startEmulator } from '../js-tests/helpers/emulator.mjs';
-import { BENCH_DIR, PKG_DIR, median, ms, pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
+import { BENCH_DIR, PKG_DIR, median, ms, pickEmulatorBinary, quantile, writeResults, installMemoryLocalStorage } from './lib.mjs';
 
 const ITERATIONS = Math.max(200, Number(process.argv[2] ?? 300));
 const WARMUP = 30;
@@ -15,17 +15,7 @@ const BUDGET = 1.1;
 const ENV = 'bench-env';
 
 // The SDK persists credentials in localStorage; a Map-backed one lets the raw client reuse the same token.
-const store = new Map();
-globalThis.localStorage = {
-  getItem: (k) => (store.has(k) ? store.get(k) : null),
-  setItem: (k, v) => void store.set(k, String(v)),
-  removeItem: (k) => void store.delete(k),
-  clear: () => store.clear(),
-  key: (i) => [...store.keys()][i] ?? null,
-  get length() {
-    return store.size;
-  },
-};
+const store = installMemoryLocalStorage();
 
 const binary = pickEmulatorBinary();
 process.env.CLOUD_EMULATOR_BIN = binary;
