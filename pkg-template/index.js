@@ -103,10 +103,12 @@ function expose(create) {
   let made = generation;
   let initialised = false;
   let lastConfig;
+  let lane; // callContainer's fast path (src/container.rs), once the handle has one
   const current = () => {
     if (made !== generation) {
       handle = create();
       made = generation;
+      lane = undefined;
       if (initialised) handle.init(lastConfig);
     }
     return handle;
@@ -125,6 +127,14 @@ function expose(create) {
       const style = name === 'database' ? () => undefined : (options) => options;
       face[name] = (options) => guard('cloud.' + name, style(options), () => current()[name](options));
     }
+  }
+  if (face.callContainer) {
+    // A Promise-style call the lane can run alone never enters the wasm (see src/container.rs).
+    face.callContainer = (options) =>
+      guard('cloud.callContainer', options, () => {
+        const current_ = current();
+        return (lane || (lane = current_.containerLane()))?.call(options) || current_.callContainer(options);
+      });
   }
   face.CloudID = CloudID;
   return face;

@@ -5,10 +5,16 @@
 //! wx's parameters are checked before any I/O, in the JS helper below: they are JS values that only
 //! pass through to `fetch` (header names and values, the body as a string or bytes, the query), and
 //! checking them in Rust cost ~7 KB of wasm for what is ~1 KB of JS (bench/size.mjs). Rust keeps the
-//! flow: env and session, token renewal, timeout and abort, and telling a gateway failure from the
-//! service's own answer. Any HTTP answer of the service is a success whatever its status (as
-//! `wx.request`); the gateway's failures ([`is_gateway_code`]) and local ones (timeout, abort,
-//! network) fail with `cloud.callContainer:fail …`.
+//! flow: env and session, token renewal, and every outcome but a plain answer: timeout, abort and
+//! network failures, and telling a gateway failure from the service's own answer. Any HTTP answer of
+//! the service is a success whatever its status (as `wx.request`); the gateway's failures
+//! ([`is_gateway_code`]) and local ones (timeout, abort, network) fail with `cloud.callContainer:fail …`.
+//!
+//! Each session has a [`Lane`]: its route, timeout and the token Rust last gave it. Once Rust has sent a
+//! call through it, a Promise-style call that needs nothing from Rust (no callbacks, no `config`, a token
+//! not yet due for refresh, valid parameters) runs on the lane alone, without entering the wasm: the
+//! crossings, allocations and cold code of the full path were most of the SDK's cost over a raw
+//! `fetch` (bench/container.mjs). Whatever is not a plain answer still comes back to Rust ([`settle`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,15 +23,14 @@ use cloud_protocol::{codes, default_gateway_endpoint, limits, DEFAULT_ENDPOINT_S
 use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::call_style;
 use crate::cloud::{CloudCore, Service};
 use crate::error::{CloudError, Failure};
 use crate::functions::{type_error, Arg, CallOptions};
-use crate::js::{self, AbortController, AbortSignal};
+use crate::js::{self, AbortSignal};
 use crate::transport::auth::Session;
-use crate::transport::http::AbortGuard;
+use crate::transport::http::describe_js_error;
 
 /// The API name in `errMsg`.
 pub const API: &str = "cloud.callContainer";
@@ -47,16 +52,6 @@ pub fn is_gateway_code(code: &str) -> bool {
         .contains(&code)
 }
 
-/// The gateway of the session's endpoint: the configured `endpoint` (a cloud-emulator serves every
-/// protocol on one port) or, for the default CloudBase endpoint, `https://{env}.api.tcloudbasegateway.com`.
-fn gateway_base(session: &Session) -> String {
-    if session.base_url.ends_with(DEFAULT_ENDPOINT_SUFFIX) {
-        default_gateway_endpoint(&session.env)
-    } else {
-        session.base_url.clone()
-    }
-}
-
 // `prepareContainerCall(options, textLimit, binaryLimit, sdkVersion)` checks wx's parameters and returns
 // `[errCode, detail]` for the first bad one, else `[service + path + query, method, headers, body,
 // timeout, responseType is arraybuffer, dataType is json]`:
@@ -68,9 +63,17 @@ fn gateway_base(session: &Session) -> String {
 // - `data` as wx.request sends it: for GET and HEAD the query (an object as `k=v&…`, a string as it
 //   is); otherwise bytes (ArrayBuffer or a view) as they are, a string as it is, an object as JSON, or
 //   as `k=v&…` under a form content-type; text at most `textLimit` UTF-8 bytes, bytes `binaryLimit`.
-// `fetchContainer` sends it with the Bearer token and the controller's signal (aborted too by the
-// caller's `signal`), and resolves to `[{ data, statusCode, header, errMsg }, error body]`,
-// the error body being the parsed JSON of a >= 400 JSON answer (the gateway's errors look like that).
+// A `Lane` (made by `makeLane`) is one session's way to the gateway: `{gateway}/v1/cloudrun/` (`route`),
+// the session's timeout, and the `Bearer …` authorization Rust last gave it, used `until` the token's
+// refresh time. `send(call, signal, retried, authorization?, until?)` (Rust gives the lane a token this
+// way) runs one checked call: its own timer, an AbortController
+// (reused while never aborted, up to 16 calls as the other APIs do: a fresh signal per request is a
+// measurable share of a call), the caller's `signal`, the body read as text or bytes. A plain answer
+// resolves to `{ data, statusCode, header, errMsg }` right here; anything else is `settle(kind, value,
+// error body, [call, signal, retried, authorization])`'s to judge, in Rust: kind 0 an answer with an
+// error body (the parsed JSON of a >= 400 JSON answer: the gateway's errors look like that), 1 timed
+// out, 2 aborted by the caller, 3 a network error. `call(options)` is callContainer's fast path: the
+// Promise of a Promise-style call that needs nothing from Rust (see the module doc), else undefined.
 #[wasm_bindgen(
     inline_js = r#"const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'];
 const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
@@ -144,38 +147,75 @@ export function prepareContainerCall(o, textLimit, binaryLimit, sdkVersion) {
   const url = service + path + (query ? (path.includes('?') ? '&' : '?') + query : '');
   return [url, method, headers, data, timeout, responseType === 'arraybuffer', o.dataType == null || o.dataType === 'json'];
 }
-export function fetchContainer(base, call, token, controller, signal, handler, id) {
-  const headers = call[2];
-  headers.authorization = 'Bearer ' + token;
-  const arraybuffer = call[5];
-  const sent = fetch(base + '/v1/cloudrun/' + call[0], { method: call[1], headers, body: call[3], signal: controller.signal }).then((r) => {
-    const header = {};
-    r.headers.forEach((value, name) => { header[name] = value; });
-    return (arraybuffer ? r.arrayBuffer() : r.text()).then((data) => {
-      let error;
-      if (r.status >= 400 && JSON_TYPE.test(r.headers.get('content-type') || '')) {
-        try { error = JSON.parse(arraybuffer ? new TextDecoder().decode(data) : data); } catch (_) {}
-      }
-      if (call[6] && !arraybuffer && data !== '') {
-        try { data = JSON.parse(data); } catch (_) {}
-      }
-      return [{ data, statusCode: r.status, header, errMsg: 'cloud.callContainer:ok' }, error];
-    });
-  });
-  let done;
-  if (signal) {
-    const abort = () => controller.abort();
-    if (signal.aborted) abort();
-    signal.addEventListener('abort', abort);
-    done = () => signal.removeEventListener('abort', abort);
+class Lane {
+  constructor(route, timeout, settle, textLimit, binaryLimit, sdkVersion) {
+    Object.assign(this, { route, timeout, settle, textLimit, binaryLimit, sdkVersion, authorization: '', until: 0, spare: null });
   }
-  return sent.then((outcome) => {
-    if (done) done();
-    return handler(id, outcome, false);
-  }, (error) => {
-    if (done) done();
-    return handler(id, error, true);
-  });
+  call(o) {
+    let call, signal;
+    try {
+      if (!(Date.now() < this.until) || o === null || typeof o !== 'object' || Array.isArray(o) ||
+        o.success || o.fail || o.complete || o.config != null) return;
+      call = prepareContainerCall(o, this.textLimit, this.binaryLimit, this.sdkVersion);
+      if (typeof call[0] === 'number') return;
+      signal = o.signal instanceof AbortSignal ? o.signal : undefined;
+    } catch (_) {
+      return; // a throwing getter: Rust reads it as undefined
+    }
+    return this.send(call, signal, false);
+  }
+  send(call, signal, retried, authorization, until) {
+    if (authorization) Object.assign(this, { authorization, until });
+    else authorization = this.authorization;
+    const [controller, uses] = this.spare && this.spare[1] < 16 ? this.spare : [new AbortController(), 0];
+    this.spare = null;
+    call[2].authorization = authorization;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, Math.min(call[4] || this.timeout, 2147483647));
+    const abort = () => controller.abort();
+    if (signal) {
+      if (signal.aborted) abort();
+      signal.addEventListener('abort', abort);
+    }
+    const end = () => {
+      clearTimeout(timer);
+      if (signal) signal.removeEventListener('abort', abort);
+    };
+    const settle = (kind, value, error) => this.settle(kind, value, error, [call, signal, retried, authorization]);
+    const failed = (error) => {
+      end();
+      return settle(signal && signal.aborted ? 2 : timedOut ? 1 : 3, error);
+    };
+    let sent;
+    try {
+      sent = fetch(this.route + call[0], { method: call[1], headers: call[2], body: call[3], signal: controller.signal });
+    } catch (error) {
+      sent = Promise.reject(error); // never a synchronous throw into Rust
+    }
+    return sent.then((r) => {
+      const header = {};
+      r.headers.forEach((value, name) => { header[name] = value; });
+      return (call[5] ? r.arrayBuffer() : r.text()).then((data) => {
+        end();
+        if (!controller.signal.aborted) this.spare = [controller, uses + 1];
+        let error;
+        if (r.status >= 400 && JSON_TYPE.test(r.headers.get('content-type') || '')) {
+          try { error = JSON.parse(call[5] ? new TextDecoder().decode(data) : data); } catch (_) {}
+        }
+        if (call[6] && !call[5] && data !== '') {
+          try { data = JSON.parse(data); } catch (_) {}
+        }
+        const result = { data, statusCode: r.status, header, errMsg: 'cloud.callContainer:ok' };
+        return error === undefined ? result : settle(0, result, error);
+      }, failed);
+    }, failed);
+  }
+}
+export function makeLane(route, timeout, settle, textLimit, binaryLimit, sdkVersion) {
+  return new Lane(route, timeout, settle, textLimit, binaryLimit, sdkVersion);
 }"#
 )]
 extern "C" {
@@ -187,16 +227,29 @@ extern "C" {
         sdk_version: &str,
     ) -> Result<Array, JsValue>;
 
-    #[wasm_bindgen(catch, js_name = fetchContainer)]
-    fn fetch_container(
-        base: &str,
+    /// A session's lane to the gateway (see `Lane` above).
+    #[derive(Clone)]
+    type Lane;
+
+    #[wasm_bindgen(js_name = makeLane)]
+    fn make_lane(
+        route: &str,
+        timeout_ms: u32,
+        settle: &js_sys::Function,
+        text_limit: u32,
+        binary_limit: u32,
+        sdk_version: &str,
+    ) -> Lane;
+
+    #[wasm_bindgen(method)]
+    fn send(
+        this: &Lane,
         call: &Array,
-        token: &str,
-        controller: &AbortController,
         signal: &JsValue,
-        handler: &js_sys::Function,
-        id: u32,
-    ) -> Result<Promise, JsValue>;
+        retried: bool,
+        authorization: &str,
+        until: f64,
+    ) -> Promise;
 }
 
 /// `cloud.callContainer(options)`: throws synchronously when not initialised or when `options` is not
@@ -218,8 +271,11 @@ pub fn call_container(cloud: &CloudCore, options: JsValue) -> Result<JsValue, Cl
     };
     let promise = match prepared.and_then(|call| Ok((session?, call))) {
         Ok((session, call)) => {
-            let signal = fields.signal.dyn_into::<AbortSignal>().ok();
-            with_token(session, Rc::new(Request { call, signal }), false)
+            let signal = fields
+                .signal
+                .dyn_into::<AbortSignal>()
+                .map_or(JsValue::UNDEFINED, Into::into);
+            with_token(session, call, signal, false)
         }
         Err(failure) => Promise::reject(&failure.into_error(API).to_js()),
     };
@@ -234,7 +290,7 @@ fn prepare(options: &JsValue) -> Result<Array, Failure> {
         limits::CONTAINER_MAX_REQUEST_BYTES as u32,
         crate::transport::SDK_VERSION_HEADER.1,
     )
-    .map_err(|error| Failure::type_error(crate::transport::http::describe_js_error(&error)))?;
+    .map_err(|error| Failure::type_error(describe_js_error(&error)))?;
     match call.get(0).as_f64() {
         Some(err_code) => Err(Failure::Local {
             err_code: err_code as i32,
@@ -244,137 +300,128 @@ fn prepare(options: &JsValue) -> Result<Array, Failure> {
     }
 }
 
-/// A checked call and the caller's `signal`, kept for a send again with a renewed token.
-struct Request {
-    call: Array,
-    signal: Option<AbortSignal>,
-}
-
-/// A call whose fetch is in flight (see [`start`]).
-struct InFlight {
-    session: Rc<Session>,
-    request: Rc<Request>,
-    token: String,
-    guard: AbortGuard,
-    retried: bool,
-}
-
-thread_local! {
-    static IN_FLIGHT: RefCell<(Vec<Option<InFlight>>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    static OUTCOME_HANDLER: Closure<dyn FnMut(u32, JsValue, bool) -> Result<JsValue, JsValue>> =
-        Closure::new(on_outcome);
-}
-
-/// Sends the call with the session's token (after signing in when there is none yet). With a token at
-/// hand no Rust future is involved: the fetch promise goes straight to one shared handler that looks
-/// the call up by id, as `transport::action_promise` does (futures and their promise adapters were a
-/// measurable share of a loopback call, bench/container.mjs). The caller's `signal` aborts the fetch;
-/// a call aborted during sign-in stops as soon as its fetch would start.
-fn with_token(session: Rc<Session>, request: Rc<Request>, retried: bool) -> Promise {
-    match session.current_token() {
-        Some(token) => start(session, request, token, retried),
-        None => future_to_promise(async move {
-            let token = session
-                .access_token()
-                .await
-                .map_err(|failure| failure.into_error(API).to_js())?;
-            Ok(start(session, request, token, retried).into())
-        }),
+/// `cloud`'s lane for its own env (see `Lane`), for the JS face's fast path; undefined before `init` or
+/// without an env (every call then needs `config.env`, which the lane leaves to Rust).
+pub fn container_lane(cloud: &CloudCore) -> JsValue {
+    match cloud.session(Service::Container, None) {
+        Ok(Ok(session)) => lane(&session).into(),
+        _ => JsValue::UNDEFINED,
     }
 }
 
-fn start(session: Rc<Session>, request: Rc<Request>, token: String, retried: bool) -> Promise {
-    let timeout_ms = request
-        .call
-        .get(4)
-        .as_f64()
-        .map_or(session.timeout_ms, |ms| ms.min(f64::from(u32::MAX)) as u32);
-    let guard = AbortGuard::new(timeout_ms);
-    let id = IN_FLIGHT.with(|in_flight| {
-        let (slots, free) = &mut *in_flight.borrow_mut();
-        free.pop().unwrap_or_else(|| {
-            slots.push(None);
-            (slots.len() - 1) as u32
-        })
-    });
-    let signal = request
-        .signal
-        .as_ref()
-        .map_or(JsValue::UNDEFINED, |signal| signal.into());
-    // The handler runs from a promise reaction, so never before the entry is stored below.
-    let started = OUTCOME_HANDLER.with(|handler| {
-        fetch_container(
-            &gateway_base(&session),
-            &request.call,
-            &token,
-            guard.controller(),
-            &signal,
-            handler.as_ref().unchecked_ref(),
-            id,
-        )
-    });
-    let entry = InFlight {
-        session,
-        request,
-        token,
-        guard,
-        retried,
-    };
-    IN_FLIGHT.with(|in_flight| {
-        let (slots, free) = &mut *in_flight.borrow_mut();
-        match started {
-            Ok(promise) => {
-                slots[id as usize] = Some(entry);
-                promise
-            }
-            Err(error) => {
-                // fetch threw synchronously: the handler will never run.
-                free.push(id);
-                Promise::reject(&entry.failure(&error).into_error(API).to_js())
-            }
+/// `settle(kind, value, error body, [call, signal, retried, authorization])`, see `Lane`.
+type Settle = dyn FnMut(u32, JsValue, JsValue, Array) -> Result<JsValue, JsValue>;
+
+/// A session, its lane, and the closure that settles the lane's calls.
+type SessionLane = (Rc<Session>, Lane, Closure<Settle>);
+
+thread_local! {
+    // Each session's lane and the closure that settles its calls (sessions live as long as the
+    // instance: see `Session::get`).
+    static LANES: RefCell<Vec<SessionLane>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The session's lane, made on first use: `{gateway}/v1/cloudrun/` where the gateway is the configured
+/// `endpoint` (a cloud-emulator serves every protocol on one port) or, for the default CloudBase
+/// endpoint, `https://{env}.api.tcloudbasegateway.com`.
+fn lane(session: &Rc<Session>) -> Lane {
+    LANES.with(|lanes| {
+        if let Some((_, lane, _)) = lanes.borrow().iter().find(|(s, ..)| Rc::ptr_eq(s, session)) {
+            return lane.clone();
         }
+        let gateway = if session.base_url.ends_with(DEFAULT_ENDPOINT_SUFFIX) {
+            default_gateway_endpoint(&session.env)
+        } else {
+            session.base_url.clone()
+        };
+        let owner = session.clone();
+        let settle = Closure::<Settle>::new(move |kind, value, error, context| {
+            settle(&owner, kind, value, error, context)
+        });
+        let lane = make_lane(
+            &(gateway + "/v1/cloudrun/"),
+            session.timeout_ms,
+            settle.as_ref().unchecked_ref(),
+            limits::CONTAINER_MAX_TEXT_REQUEST_BYTES as u32,
+            limits::CONTAINER_MAX_REQUEST_BYTES as u32,
+            crate::transport::SDK_VERSION_HEADER.1,
+        );
+        lanes
+            .borrow_mut()
+            .push((session.clone(), lane.clone(), settle));
+        lane
     })
 }
 
-impl InFlight {
-    /// The failure of a fetch that rejected: aborted by the caller, timed out, or a network error.
-    fn failure(&self, error: &JsValue) -> Failure {
-        match &self.request.signal {
-            Some(signal) if signal.aborted() => Failure::Aborted,
-            _ => self.guard.failure(error),
-        }
-    }
+/// Sends the checked call on the session's lane with the session's token (after signing in when there
+/// is none yet), and gives the lane that token for the calls that follow. The caller's `signal` aborts
+/// the fetch; a call aborted during sign-in stops as soon as its fetch would start.
+fn with_token(session: Rc<Session>, call: Array, signal: JsValue, retried: bool) -> Promise {
+    let Some((token, until)) = session.current_token_until() else {
+        // Through the Promise machinery every API shares (one copy of it in the wasm).
+        let promise = call_style::dispatch_with(API, None, async move {
+            let token = session
+                .access_token()
+                .await
+                .map_err(|failure| failure.into_error(API))?;
+            // A token already due for refresh (a lifetime shorter than the margin) serves this call only.
+            let (token, until) = session.current_token_until().unwrap_or((token, 0.0));
+            Ok(send(&session, &token, until, &call, &signal, retried).into())
+        });
+        return promise.unchecked_into();
+    };
+    send(&session, &token, until, &call, &signal, retried)
 }
 
-/// The shared outcome handler of [`start`]: the result, a gateway failure, or a send again with a
-/// renewed token (once) when the gateway refused the token.
-fn on_outcome(id: u32, value: JsValue, failed: bool) -> Result<JsValue, JsValue> {
-    let mut entry = IN_FLIGHT.with(|in_flight| {
-        let (slots, free) = &mut *in_flight.borrow_mut();
-        free.push(id);
-        slots[id as usize].take().expect("a call in flight")
-    });
-    if failed {
-        return Err(entry.failure(&value).into_error(API).to_js());
-    }
-    entry.guard.finish();
-    let outcome: Array = value.unchecked_into();
-    let error = outcome.get(1);
-    let Some(code) = js::get_string(&error, "code").filter(|code| is_gateway_code(code)) else {
-        return Ok(outcome.get(0));
+fn send(
+    session: &Rc<Session>,
+    token: &str,
+    until: f64,
+    call: &Array,
+    signal: &JsValue,
+    retried: bool,
+) -> Promise {
+    // Not `[..].concat()`: that adds a copy of std's join to the wasm (bench/size.mjs).
+    let mut authorization = String::from("Bearer ");
+    authorization.push_str(token);
+    lane(session).send(call, signal, retried, &authorization, until)
+}
+
+/// Judges what a lane could not: an answer with an error body (the service's own answer, a gateway
+/// failure, or a refused token: renewed and the call sent again, once), a timeout, an abort by the
+/// caller, or a network failure.
+fn settle(
+    session: &Rc<Session>,
+    kind: u32,
+    value: JsValue,
+    error: JsValue,
+    context: Array,
+) -> Result<JsValue, JsValue> {
+    let failure = match kind {
+        0 => {
+            let Some(code) = js::get_string(&error, "code").filter(|code| is_gateway_code(code))
+            else {
+                return Ok(value);
+            };
+            let expired = code == codes::ACCESS_TOKEN_EXPIRED;
+            if !context.get(2).is_truthy() && (expired || code == codes::CHECK_LOGIN_FAILED) {
+                let authorization = context.get(3).as_string().unwrap_or_default();
+                let token = authorization.strip_prefix("Bearer ").unwrap_or_default();
+                session.invalidate(token, expired);
+                let call = context.get(0).unchecked_into();
+                return Ok(with_token(session.clone(), call, context.get(1), true).into());
+            }
+            Failure::Server {
+                code,
+                message: js::get_string(&error, "message").unwrap_or_default(),
+                request_id: js::get_string(&error, "requestId"),
+            }
+        }
+        1 => Failure::Timeout,
+        2 => Failure::Aborted,
+        _ => Failure::Network(describe_js_error(&value)),
     };
-    let expired = code == codes::ACCESS_TOKEN_EXPIRED;
-    if !entry.retried && (expired || code == codes::CHECK_LOGIN_FAILED) {
-        entry.session.invalidate(&entry.token, expired);
-        return Ok(with_token(entry.session, entry.request, true).into());
-    }
-    Err(Failure::Server {
-        code,
-        message: js::get_string(&error, "message").unwrap_or_default(),
-        request_id: js::get_string(&error, "requestId"),
-    }
-    .into_error(API)
-    .to_js())
+    Err(failure.into_error(API).to_js())
 }
 
 #[cfg(test)]

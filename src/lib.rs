@@ -117,4 +117,10 @@ impl CloudHandle {
     pub fn call_container(&self, options: JsValue) -> Result<JsValue, JsValue> {
         container::call_container(&self.0, options).map_err(|error| error.to_js())
     }
+
+    /// The lane of `callContainer`'s fast path for this cloud's own env, or `undefined`.
+    #[wasm_bindgen(js_name = containerLane)]
+    pub fn container_lane(&self) -> JsValue {
+        container::container_lane(&self.0)
+    }
 }

@@ -5,8 +5,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Promise;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use super::envelope::JsonObject;
 use super::http;
@@ -161,9 +162,15 @@ impl Session {
 
     /// The access token when one is held and not yet due for refresh.
     pub fn current_token(&self) -> Option<String> {
+        self.current_token_until().map(|(token, _)| token)
+    }
+
+    /// [`Self::current_token`] and when it becomes due for refresh (ms since the epoch).
+    pub fn current_token_until(&self) -> Option<(String, f64)> {
         let credentials = self.credentials.borrow();
         let credentials = credentials.as_ref()?;
-        (js_sys::Date::now() < credentials.expires_at_ms).then(|| credentials.access_token.clone())
+        (js_sys::Date::now() < credentials.expires_at_ms)
+            .then(|| (credentials.access_token.clone(), credentials.expires_at_ms))
     }
 
     /// A valid access token: the current one, or one from a (shared) refresh or anonymous sign-in.
@@ -202,13 +209,15 @@ impl Session {
         let outcome: Outcome = Rc::new(RefCell::new(None));
         let session = self.clone();
         let result_cell = outcome.clone();
-        // future_to_promise runs the future from the microtask queue, after `pending` is set below.
-        let promise = future_to_promise(async move {
+        // The future runs from the microtask queue, after `pending` is set below; through the Promise
+        // machinery every API shares (one copy of it in the wasm).
+        let promise: Promise = crate::call_style::dispatch_with("auth", None, async move {
             let result = session.obtain().await;
             *result_cell.borrow_mut() = Some(result);
             *session.pending.borrow_mut() = None;
             Ok(JsValue::UNDEFINED)
-        });
+        })
+        .unchecked_into();
         *self.pending.borrow_mut() = Some((promise.clone(), outcome.clone()));
         (promise, outcome)
     }

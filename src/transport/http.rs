@@ -66,12 +66,6 @@ impl AbortGuard {
         }
     }
 
-    /// The controller whose signal the request must use.
-    #[cfg_attr(not(feature = "container"), allow(dead_code))]
-    pub fn controller(&self) -> &AbortController {
-        &self.controller
-    }
-
     /// The failure for a rejected fetch: `Timeout` when the shared timer aborted it.
     pub fn failure(&self, error: &JsValue) -> Failure {
         if self

@@ -17,7 +17,6 @@ use std::rc::Rc;
 use cloud_protocol::codes;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use self::auth::Session;
 use self::envelope::{envelope, Param};
@@ -221,13 +220,15 @@ fn slow_promise(
     finish: Finish,
     retried: bool,
 ) -> Promise {
-    future_to_promise(async move {
+    // Through the Promise machinery every API shares (one copy of it in the wasm).
+    crate::call_style::dispatch_with(api, None, async move {
         let params_ref = OwnedParam::borrowed(&params);
         send_action(&session, action, &params_ref, retried, 0)
             .await
             .and_then(finish)
-            .map_err(|failure| failure.into_error(api).to_js())
+            .map_err(|failure| failure.into_error(api))
     })
+    .unchecked_into()
 }
 
 fn start_pending(
