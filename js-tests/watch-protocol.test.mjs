@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { cloud } from 'taro-cloud-wasm';
 import { JS_TESTS_DIR, REPO_ROOT, lastJsonLine } from './helpers/emulator.mjs';
-import { startRealtimeServer } from './helpers/realtime-server.mjs';
+import { ev, startRealtimeServer } from './helpers/realtime-server.mjs';
 
 const ENV = 'rt-env';
 let server;
@@ -25,15 +25,6 @@ before(async () => {
 });
 after(async () => {
   await server?.close();
-});
-
-const ev = (ID, DataType, QueueType, DocID, doc, extra = {}) => ({
-  ID,
-  DataType,
-  QueueType,
-  DocID,
-  Doc: doc === undefined ? '' : JSON.stringify(doc),
-  ...extra,
 });
 
 /** A watcher whose snapshots and errors are collected; `next()` resolves with the next snapshot. */

@@ -1,15 +1,28 @@
 // A scripted CloudBase realtime look-alike on 127.0.0.1:0 (protocol.md §2.2, §5.6): anonymous sign-in,
 // `auth.wsWebSign`, and a WebSocket on /ws that records every client frame and lets the test answer,
-// push events, or drop sockets. The SDK's side of the protocol is checked frame by frame against it; the
+// push events, or drop sockets; it can also refuse LOGINs and stop answering PING (the recovery paths). The SDK's side of the protocol is checked frame by frame against it; the
 // end-to-end behaviour is tested against cloud-emulator (watch.test.mjs).
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
+/** One server event as NEXT_EVENT / INIT_EVENT carry it (`Doc` as JSON text, '' when not sent). */
+export const ev = (ID, DataType, QueueType, DocID, doc, extra = {}) => ({
+  ID,
+  DataType,
+  QueueType,
+  DocID,
+  Doc: doc === undefined ? '' : JSON.stringify(doc),
+  ...extra,
+});
+
 export async function startRealtimeServer() {
   const frames = []; // { socket: n, msg }
+  const closes = []; // { socket: n, code }: sockets closed, by either side
   const sockets = [];
   const waiters = [];
   let refuseSockets = false;
+  let pongs = true;
+  const loginRefusals = []; // codes for the next LOGINs, answered with LOGIN_RES { code, message } in turn
   let signs = 0;
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -38,11 +51,19 @@ export async function startRealtimeServer() {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const index = sockets.length;
       sockets.push(ws);
+      ws.on('close', (code) => {
+        closes.push({ socket: index, code });
+        for (const waiter of waiters.splice(0)) waiter();
+      });
       ws.on('message', (data) => {
         const msg = JSON.parse(data.toString());
         frames.push({ socket: index, msg });
-        if (msg.msgType === 'LOGIN') ws.send(JSON.stringify({ requestId: msg.requestId, msgType: 'LOGIN_RES', msgData: { envId: msg.msgData.envId } }));
-        if (msg.msgType === 'PING') ws.send(JSON.stringify({ requestId: msg.requestId, msgType: 'PONG', msgData: null }));
+        if (msg.msgType === 'LOGIN') {
+          const refused = loginRefusals.shift();
+          const msgData = refused ? { code: refused, message: 'refused by the test' } : { envId: msg.msgData.envId };
+          ws.send(JSON.stringify({ requestId: msg.requestId, msgType: 'LOGIN_RES', msgData }));
+        }
+        if (msg.msgType === 'PING' && pongs) ws.send(JSON.stringify({ requestId: msg.requestId, msgType: 'PONG', msgData: null }));
         for (const waiter of waiters.splice(0)) waiter();
       });
     });
@@ -67,6 +88,7 @@ export async function startRealtimeServer() {
   return {
     url: `http://127.0.0.1:${port}`,
     frames,
+    closes,
     sockets,
     frame,
     get signs() {
@@ -78,6 +100,14 @@ export async function startRealtimeServer() {
     },
     refuse(value) {
       refuseSockets = value;
+    },
+    /** Answers the next `count` LOGINs with `LOGIN_RES { code, message }` (a refused sign). */
+    refuseLogins(count, code = 'SIGN_INVALID_ERROR') {
+      loginRefusals.push(...Array(count).fill(code));
+    },
+    /** `false`: PING goes unanswered (no PONG) until `answerPings(true)`. */
+    answerPings(value) {
+      pongs = value;
     },
     dropAll() {
       for (const ws of sockets) ws.terminate();
