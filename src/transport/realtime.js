@@ -389,10 +389,15 @@ class Connection {
     if (msg.msgType === 'LOGIN_RES') {
       if (msg.requestId !== this.loginRequest) return;
       if (data.code) return this.relogin('LOGIN ' + data.code + ' - ' + data.message);
-      Object.assign(this, { phase: OPEN, failures: 0, everOpen: true });
+      // `failures` is not reset here: a server that accepts LOGIN and then answers nothing would otherwise
+      // be reconnected to for ever (each socket dropped for "no answer to PING" before any watcher's
+      // INIT_WATCH counts as unanswered). Any later answer resets it, below.
+      Object.assign(this, { phase: OPEN, everOpen: true });
       for (const watcher of this.watchers) this.send(watcher.startFrame());
       return this.setTimer(IDLE_MS);
     }
+    // The server answers after LOGIN (a refused sign aside): the connection works.
+    if (!(msg.msgType === 'ERROR' && SIGN_ERRORS.includes(data.code))) this.failures = 0;
     // By watchId; an ERROR answering a watcher's INIT / REBUILD might carry only its requestId.
     const watcher =
       this.watchers.find((w) => w.watchId === msg.watchId) ||
