@@ -3,9 +3,11 @@
 # (tests/browser.rs reads its URL at build time). Needs target/debug/cloud-emulator (make emulator).
 #
 # Headless Chromium under chromedriver sometimes never starts the test page on this kind of machine (about one
-# run in five: the runner stops after "Try find `webdriver.json`… Ok" and chromedriver later reports "Timed out
-# receiving message from renderer"). Such a run produced no test result at all, so it is tried again, at most
-# three times in all. A run that reports test results is never retried: a failing test fails the script.
+# run in five, more when the machine is busy: the runner stops after "Try find `webdriver.json`… Ok" and
+# chromedriver later reports "Timed out receiving message from renderer"). A good run prints "Loading Wasm
+# module..." within seconds, so an attempt that has not got there after START_S is stopped and tried again,
+# at most five attempts in all (the hang costs START_S, not the whole time limit). A run that got as far as
+# loading the module is never retried: its test results stand, and a failing test fails the script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 emulator=${CLOUD_EMULATOR_BIN:-${CARGO_TARGET_DIR:-target}/debug/cloud-emulator}
@@ -19,20 +21,38 @@ trap 'rm -rf "$work"' EXIT
 # bakes in the emulator's URL) and a hung attempt is recognised after a short time limit.
 CLOUD_EMULATOR_URL=http://127.0.0.1:9 cargo test --target wasm32-unknown-unknown --test browser --no-run || exit 1
 
-for attempt in 1 2 3; do
+START_S=60
+for attempt in 1 2 3 4 5; do
   limit=180
+  log="$work/log-$attempt"
   mkdir -p "$work/data-$attempt"
-  timeout --kill-after=15 "$limit" "$emulator" exec --data-dir "$work/data-$attempt" --functions tests/functions -- \
-    wasm-pack test --headless --chrome --test browser 2>&1 | tee "$work/log-$attempt"
-  status=${PIPESTATUS[0]}
-  [ "$status" = 0 ] && exit 0
-  if grep -q '^test result:' "$work/log-$attempt"; then
-    exit "$status" # the tests ran: their verdict stands
+  # Its own process group, so that a stopped attempt takes the runner, chromedriver and Chromium with it.
+  setsid timeout --kill-after=15 "$limit" "$emulator" exec --data-dir "$work/data-$attempt" --functions tests/functions -- \
+    wasm-pack test --headless --chrome --test browser >"$log" 2>&1 &
+  pid=$!
+  tail -f --pid="$pid" "$log" &
+  started=
+  for _ in $(seq "$START_S"); do
+    if grep -q -e '^Loading Wasm module' -e '^test result:' "$log"; then started=1; break; fi
+    kill -0 "$pid" 2>/dev/null || { started=1; break; } # ended by itself: its status decides
+    sleep 1
+  done
+  if [ -n "$started" ]; then
+    wait "$pid"
+    status=$?
+    sleep 0.2 # let tail print the last lines
+    [ "$status" = 0 ] && exit 0
+    if grep -q '^test result:' "$log" || grep -q '^Loading Wasm module' "$log"; then
+      exit "$status" # the tests ran: their verdict stands
+    fi
+    if [ "$status" != 124 ] && ! grep -q 'Failed to detect test as having been run' "$log"; then
+      exit "$status" # not the start-up hang (build error, missing tool, …)
+    fi
+  else
+    kill -KILL -- "-$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   fi
-  if [ "$status" != 124 ] && ! grep -q 'Failed to detect test as having been run' "$work/log-$attempt"; then
-    exit "$status" # not the start-up hang (build error, missing tool, …)
-  fi
-  echo "[test-wasm] headless Chromium did not start the test page (attempt $attempt of 3); retrying" >&2
+  echo "[test-wasm] headless Chromium did not start the test page (attempt $attempt of 5)" >&2
   pkill -KILL -x chromedriver 2>/dev/null
   pkill -KILL -f -- '--test-type=webdriver' 2>/dev/null
   sleep 2
