@@ -521,6 +521,23 @@ mod tests {
     }
 
     #[test]
+    fn a_set_in_a_transaction_keeps_the_owner() {
+        let (_dir, store) = store_with(&[json!({"_id": "o", "_openid": "A", "n": 1})]);
+        let txns = Transactions::new();
+        let t = txns.start(&store, "e").unwrap();
+        let set = json!({"m": 2});
+        txns.update(&store, &t, "e", "c", &json!("o"), &set, false, false, 0)
+            .unwrap();
+        let seen = txns.get(&store, &t, "e", "c", &json!("o")).unwrap();
+        assert_eq!(seen, Some(json!({"_id": "o", "_openid": "A", "m": 2})));
+        txns.commit(&store, &t, "e").unwrap();
+        assert_eq!(
+            current(&store, "o"),
+            Some(json!({"_id": "o", "_openid": "A", "m": 2}))
+        );
+    }
+
+    #[test]
     fn first_committer_wins_and_abort_discards() {
         let (_dir, store) = store_with(&[json!({"_id": "n", "v": 0})]);
         let txns = Transactions::new();

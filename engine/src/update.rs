@@ -52,7 +52,9 @@ const UPDATE_OPERATORS: &[&str] = &[
     "$bit",
 ];
 
-/// `merge: false`: the replacement's fields, with the existing document's `_id` kept (first).
+/// `merge: false`: the replacement's fields, with the existing document's `_id` kept (first) and its
+/// system field `_openid` (right after it) unless the replacement names one: `set()` replaces the data,
+/// not the document's owner (a client cannot change `_openid` at all: the caller checks that).
 pub fn replace_document(existing: &Value, replacement: &Value, now_ms: i64) -> DbResult<Value> {
     let map = replacement
         .as_object()
@@ -74,6 +76,9 @@ pub fn replace_document(existing: &Value, replacement: &Value, now_ms: i64) -> D
     let mut out = Map::new();
     if let Some(id) = existing_id.or_else(|| replacement.get("_id")) {
         out.insert("_id".to_owned(), id.clone());
+    }
+    if let (Some(openid), None) = (existing.get("_openid"), replacement.get("_openid")) {
+        out.insert("_openid".to_owned(), openid.clone());
     }
     for (k, v) in replacement.as_object().expect("object") {
         if k != "_id" {
@@ -1013,6 +1018,15 @@ mod tests {
         .unwrap();
         assert_eq!(out, json!({"_id": "d", "title": "t", "at": {"$date": 7}}));
         assert!(replace_document(&json!({"_id": "d"}), &json!({"$set": {"a": 1}}), 0).is_err());
+        // The owner stays (right after `_id`) unless the replacement names one.
+        let owned = json!({"_id": "d", "_openid": "A", "old": 1});
+        let out = replace_document(&owned, &json!({"title": "t"}), 0).unwrap();
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            r#"{"_id":"d","_openid":"A","title":"t"}"#
+        );
+        let out = replace_document(&owned, &json!({"title": "t", "_openid": "B"}), 0).unwrap();
+        assert_eq!(out, json!({"_id": "d", "title": "t", "_openid": "B"}));
         assert!(prepare_document(&json!({"a": {"$where": 1}}), 0).is_err());
         assert_eq!(
             prepare_document(&json!({"a": {"$date": {"offset": 1}}}), 9).unwrap(),

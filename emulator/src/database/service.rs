@@ -525,26 +525,6 @@ fn add(
     }
 }
 
-/// `set()` replaces the fields but keeps the system field `_openid` (right after `_id`) unless the
-/// replacement names one.
-fn keep_openid(old: &Value, new: Value) -> Value {
-    match (old.get("_openid"), new) {
-        (Some(openid), Value::Object(map)) if !map.contains_key("_openid") => {
-            let mut out = Map::new();
-            for (k, v) in map {
-                let is_id = k == "_id";
-                out.insert(k, v);
-                if is_id {
-                    out.insert("_openid".to_string(), openid.clone());
-                }
-            }
-            out.entry("_openid").or_insert_with(|| openid.clone());
-            Value::Object(out)
-        }
-        (_, new) => new,
-    }
-}
-
 /// The document an upsert starts from: `_id` and the query's top-level, non-dotted equalities.
 fn upsert_seed(query: &Value) -> Value {
     let mut seed = Map::new();
@@ -600,7 +580,7 @@ fn update(
         let new = if merge {
             apply_update(old, data, now)?
         } else {
-            keep_openid(old, replace_document(old, data, now)?)
+            replace_document(old, data, now)?
         };
         check_size(&new, "record")?;
         if let Caller::User(_) = caller {
