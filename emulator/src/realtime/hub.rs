@@ -13,7 +13,7 @@ use cloud_protocol::codes;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Change, FieldChanges, Resume, Session, WatchSpec};
+use super::session::{Change, FieldChanges, Resume, Session, Versions, WatchSpec};
 use crate::database::feed::{CommitBatch, DocChange};
 use crate::database::rules::{self, Decision, Operation, Rules, UserCtx};
 use crate::database::service::{valid_collection_name, Database, MAX_QUERY_DEPTH};
@@ -886,10 +886,12 @@ impl Dispatcher {
             }
         }
         let mut doc_texts: HashMap<usize, String> = HashMap::new();
+        // Every watch of a collection holds the same shared versions: each pair is compared and diffed once.
+        let mut versions = Versions::default();
         // Frames per socket, sent together once the whole commit is processed.
         let mut outbox: HashMap<u64, (Arc<Conn>, Vec<String>)> = HashMap::new();
         for key in touched {
-            let Some(query_ids) = self.by_collection.get(&key).cloned() else {
+            let Some(query_ids) = self.by_collection.get(&key) else {
                 continue;
             };
             let changes: Vec<(&DocChange, Option<&Arc<Value>>)> = batch
@@ -899,11 +901,8 @@ impl Dispatcher {
                 .filter(|(c, _)| c.env == key.0 && c.collection == key.1)
                 .map(|(c, a)| (c, a.as_ref()))
                 .collect();
-            // Watches holding the same old version of a document share one diff of each change.
-            let mut diffs: Vec<Option<Arc<FieldChanges>>> = vec![None; changes.len()];
             for query_id in query_ids {
-                let database = self.database.clone();
-                let Some(entry) = self.sessions.get_mut(&query_id) else {
+                let Some(entry) = self.sessions.get_mut(query_id) else {
                     continue;
                 };
                 let session = &mut entry.session;
@@ -911,27 +910,17 @@ impl Dispatcher {
                     continue;
                 }
                 session.seen_commit = batch.seq;
-                let mut refill = |spec: &WatchSpec| Self::read_window(&database, spec).map(|w| w.0);
+                let database = &self.database;
+                let mut refill = |spec: &WatchSpec| Self::read_window(database, spec).map(|w| w.0);
                 let mut found: Vec<Change> = Vec::new();
-                for ((change, after), shared) in changes.iter().zip(diffs.iter_mut()) {
-                    let mut diff = |old: &Value, new: &Arc<Value>| {
-                        let same_versions = after.is_some_and(|a| Arc::ptr_eq(a, new))
-                            && change.before.as_ref() == Some(old);
-                        if same_versions {
-                            shared
-                                .get_or_insert_with(|| FieldChanges::between(old, new))
-                                .clone()
-                        } else {
-                            FieldChanges::between(old, new)
-                        }
-                    };
+                for (change, after) in &changes {
                     found.extend(session.apply(
                         &change.id,
                         change.before.is_some(),
                         *after,
                         change.replaced,
                         &mut refill,
-                        &mut diff,
+                        &mut versions,
                     ));
                 }
                 if found.is_empty() {
@@ -950,7 +939,7 @@ impl Dispatcher {
                         &attached.watch_id,
                         &format!("srv-{}", self.next_push),
                         "NEXT_EVENT",
-                        &query_id,
+                        query_id,
                         id,
                         &events,
                     );

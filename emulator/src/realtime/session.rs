@@ -15,7 +15,7 @@
 //! All changes one commit makes to a watch share one event id, so they reach the user as one snapshot.
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -171,9 +171,42 @@ impl FieldChanges {
     }
 }
 
-/// Computes the field changes between two versions of a document (the hub shares one result
-/// between watches that hold the same old version).
-pub type Differ<'a> = dyn FnMut(&Value, &Arc<Value>) -> Arc<FieldChanges> + 'a;
+/// Compares and diffs two versions of a document, once per pair of versions: the watches of a
+/// collection hold one shared copy of each document (the hub interns them), so one commit asks every
+/// watch the same question. Pairs are keyed by address; the memo holds both versions, so an address
+/// cannot be reused while it lives (one commit).
+#[derive(Default)]
+pub struct Versions {
+    pairs: HashMap<(usize, usize), VersionPair>,
+}
+
+struct VersionPair {
+    _versions: (Arc<Value>, Arc<Value>),
+    same: bool,
+    fields: Arc<FieldChanges>,
+}
+
+impl Versions {
+    fn pair(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> &VersionPair {
+        let key = (Arc::as_ptr(old) as usize, Arc::as_ptr(new) as usize);
+        self.pairs.entry(key).or_insert_with(|| VersionPair {
+            _versions: (old.clone(), new.clone()),
+            same: Arc::ptr_eq(old, new) || **old == **new,
+            fields: FieldChanges::between(old, new),
+        })
+    }
+
+    /// The field changes from `old` to `new`, or `None` when the two versions are equal.
+    pub fn changes(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> Option<Arc<FieldChanges>> {
+        let pair = self.pair(old, new);
+        (!pair.same).then(|| pair.fields.clone())
+    }
+
+    /// The field changes from `old` to `new` (none when they are equal).
+    pub fn diff(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> Arc<FieldChanges> {
+        self.pair(old, new).fields.clone()
+    }
+}
 
 /// The fields that differ between `old` and `new`: changed or added ones as dotted paths with their
 /// new values, removed ones as dotted paths. Sub-documents present on both sides are compared field by
@@ -230,7 +263,13 @@ fn is_special(value: &Value) -> bool {
 }
 
 fn id_of(doc: &Value) -> &Value {
-    doc.get("_id").unwrap_or(&Value::Null)
+    // Stored documents have `_id` first (`with_id_first`): no hashing of "_id" when looking one up
+    // in a window, which every watch does for every change.
+    let first = doc.as_object().and_then(|map| map.iter().next());
+    match first {
+        Some((key, id)) if key == "_id" => id,
+        _ => doc.get("_id").unwrap_or(&Value::Null),
+    }
 }
 
 /// A watch's state on the server.
@@ -307,11 +346,12 @@ impl Session {
         after: Option<&Arc<Value>>,
         replaced: bool,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
-        diff: &mut Differ<'_>,
+        versions: &mut Versions,
     ) -> Vec<Change> {
         let position = self.window.iter().position(|doc| id_of(doc) == id);
         let admitted = after.filter(|doc| self.spec.admits(doc));
-        let stayed = |old: &Value, new: &Arc<Value>, diff: &mut Differ<'_>| {
+        // A member that changed and stays in the result (`fields`: its changes, not empty).
+        let stayed = |new: &Arc<Value>, fields: Arc<FieldChanges>| {
             if replaced {
                 Change {
                     data_type: "replace",
@@ -326,14 +366,20 @@ impl Session {
                     queue_type: "update",
                     doc_id: id.clone(),
                     doc: None,
-                    fields: Some(diff(old, new)),
+                    fields: Some(fields),
                 }
             }
         };
         match self.spec.limit {
-            None => {
-                self.apply_unlimited(id, position, before_exists, after, admitted, diff, stayed)
-            }
+            None => self.apply_unlimited(
+                id,
+                position,
+                before_exists,
+                after,
+                admitted,
+                versions,
+                stayed,
+            ),
             Some(limit) => self.apply_limited(
                 id,
                 limit,
@@ -342,7 +388,7 @@ impl Session {
                 after,
                 admitted,
                 refill,
-                diff,
+                versions,
                 stayed,
             ),
         }
@@ -358,21 +404,20 @@ impl Session {
         before_exists: bool,
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
-        diff: &mut Differ<'_>,
-        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
+        versions: &mut Versions,
+        stayed: impl Fn(&Arc<Value>, Arc<FieldChanges>) -> Change,
     ) -> Vec<Change> {
         match (position, admitted) {
             (Some(index), Some(new)) => {
                 let old = std::mem::replace(&mut self.window[index], new.clone());
-                if *old == **new {
-                    Vec::new()
-                } else {
-                    vec![stayed(&old, new, diff)]
+                match versions.changes(&old, new) {
+                    Some(fields) => vec![stayed(new, fields)],
+                    None => Vec::new(),
                 }
             }
             (Some(index), None) => {
                 let old = self.window.swap_remove(index);
-                vec![left(id, &old, after, diff)]
+                vec![left(id, &old, after, versions)]
             }
             (None, Some(new)) => {
                 self.window.push(new.clone());
@@ -392,8 +437,8 @@ impl Session {
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
-        diff: &mut Differ<'_>,
-        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
+        versions: &mut Versions,
+        stayed: impl Fn(&Arc<Value>, Arc<FieldChanges>) -> Change,
     ) -> Vec<Change> {
         let old_window = self.window.clone();
         let mut new_window = old_window.clone();
@@ -433,7 +478,7 @@ impl Session {
                 continue;
             }
             if old_id == id {
-                changes.push(left(id, old, after, diff));
+                changes.push(left(id, old, after, versions));
             } else {
                 changes.push(Change {
                     data_type: "limit",
@@ -455,7 +500,11 @@ impl Session {
                     doc: Some(new.clone()),
                     fields: None,
                 }),
-                Some(old) if new_id == id && **old != **new => changes.push(stayed(old, new, diff)),
+                Some(old) if new_id == id => {
+                    if let Some(fields) = versions.changes(old, new) {
+                        changes.push(stayed(new, fields));
+                    }
+                }
                 Some(_) => {}
             }
         }
@@ -492,7 +541,12 @@ impl Session {
 }
 
 /// The change for a document that left the result (deleted, or changed so it no longer matches).
-fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>, diff: &mut Differ<'_>) -> Change {
+fn left(
+    id: &Value,
+    old: &Arc<Value>,
+    after: Option<&Arc<Value>>,
+    versions: &mut Versions,
+) -> Change {
     match after {
         None => Change {
             data_type: "remove",
@@ -506,7 +560,7 @@ fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>, diff: &mut Differ<'
             queue_type: "dequeue",
             doc_id: id.clone(),
             doc: None,
-            fields: Some(diff(old, new)),
+            fields: Some(versions.diff(old, new)),
         },
     }
 }
@@ -545,10 +599,6 @@ mod tests {
         Arc::new(v)
     }
 
-    fn fresh(old: &Value, new: &Arc<Value>) -> Arc<FieldChanges> {
-        FieldChanges::between(old, new)
-    }
-
     fn no_refill(_: &WatchSpec) -> DbResult<Vec<Arc<Value>>> {
         panic!("no refill expected")
     }
@@ -583,7 +633,7 @@ mod tests {
             Some(&a),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
         let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
@@ -593,7 +643,7 @@ mod tests {
             Some(&a2),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
         assert_eq!(
@@ -608,7 +658,7 @@ mod tests {
                 Some(&a2),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
         let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
@@ -618,7 +668,7 @@ mod tests {
             Some(&a3),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         let changes = s.apply(
@@ -627,10 +677,17 @@ mod tests {
             Some(&a2),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, None, false, &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            None,
+            false,
+            &mut no_refill,
+            &mut Versions::default(),
+        );
         assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
         assert!(s.window.is_empty());
         // Documents outside the query never show.
@@ -642,7 +699,7 @@ mod tests {
                 Some(&b),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
     }
@@ -661,7 +718,7 @@ mod tests {
             Some(&a2),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
         assert_eq!(changes[0].doc.as_deref(), Some(&*a2));
@@ -674,7 +731,7 @@ mod tests {
             Some(&a3),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         // In a limit window too.
@@ -690,7 +747,7 @@ mod tests {
             Some(&d("a", 0)),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
     }
@@ -710,7 +767,7 @@ mod tests {
             Some(&d("c", 0)),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -727,7 +784,7 @@ mod tests {
                 Some(&d("x", 9)),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
         // Removing a member of a full window pulls the next one from the store.
@@ -737,7 +794,7 @@ mod tests {
             None,
             false,
             &mut |_| Ok(vec![d("c", 0), d("b", 2)]),
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -760,7 +817,7 @@ mod tests {
             Some(&d("c", 10)),
             false,
             &mut |_| Ok(vec![d("b", 2), d("x", 9)]),
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -808,5 +865,23 @@ mod tests {
         }
         assert_eq!(s.resume_from(2), Resume::TooOld);
         assert!(matches!(s.resume_from(s.current_event - 3), Resume::Events(e) if e.len() == 3));
+    }
+
+    #[test]
+    fn versions_compare_and_diff_each_pair_once() {
+        let mut versions = Versions::default();
+        let old = doc(json!({"_id": "a", "n": 1, "gone": true}));
+        let new = doc(json!({"_id": "a", "n": 2}));
+        let fields = versions.changes(&old, &new).unwrap();
+        assert_eq!(
+            (fields.updated_text.as_str(), fields.removed_text.as_str()),
+            ("{\"n\":2}", "[\"gone\"]")
+        );
+        assert!(Arc::ptr_eq(&fields, &versions.changes(&old, &new).unwrap()));
+        // Equal versions, at one address or two, make no change (and an empty diff).
+        assert!(versions.changes(&new, &new).is_none());
+        let copy = doc((*new).clone());
+        assert!(versions.changes(&new, &copy).is_none());
+        assert!(versions.diff(&new, &copy).updated.is_empty());
     }
 }
