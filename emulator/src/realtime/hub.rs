@@ -226,10 +226,22 @@ fn json_string(text: &str) -> String {
     Value::from(text).to_string()
 }
 
-/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events (written directly:
-/// one commit makes one frame per watch).
+/// Appends `text` as a JSON string literal (ids are plain ASCII as a rule: no copy through serde then).
+fn push_json_str(out: &mut String, text: &str) {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&json_string(text));
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
+}
+
+/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events, written directly
+/// into one string: one commit makes one frame per watch. `watch_id_json` is the watch id as a JSON
+/// string literal.
 fn event_frame(
-    watch_id: &str,
+    watch_id_json: &str,
     request_id: &str,
     msg_type: &str,
     query_id: &str,
@@ -237,18 +249,22 @@ fn event_frame(
     events: &[Arc<str>],
 ) -> String {
     let mut out = String::with_capacity(
-        128 + watch_id.len() + events.iter().map(|e| e.len() + 1).sum::<usize>(),
+        128 + watch_id_json.len()
+            + request_id.len()
+            + msg_type.len()
+            + query_id.len()
+            + events.iter().map(|e| e.len() + 1).sum::<usize>(),
     );
     out.push_str("{\"watchId\":");
-    out.push_str(&json_string(watch_id));
+    out.push_str(watch_id_json);
     out.push_str(",\"requestId\":");
-    out.push_str(&json_string(request_id));
+    push_json_str(&mut out, request_id);
     out.push_str(",\"msgType\":");
-    out.push_str(&json_string(msg_type));
+    push_json_str(&mut out, msg_type);
     out.push_str(",\"msgData\":{\"queryID\":");
-    out.push_str(&json_string(query_id));
+    push_json_str(&mut out, query_id);
     out.push_str(",\"currEvent\":");
-    out.push_str(&current.to_string());
+    out.push_str(itoa::Buffer::new().format(current));
     out.push_str(",\"events\":[");
     for (index, event) in events.iter().enumerate() {
         if index > 0 {
@@ -263,6 +279,8 @@ fn event_frame(
 struct Attached {
     conn: Arc<Conn>,
     watch_id: String,
+    /// `watch_id` as a JSON string literal, made once: it starts every frame of the watch.
+    watch_id_json: String,
 }
 
 struct Entry {
@@ -538,7 +556,7 @@ impl Dispatcher {
             .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
             .collect();
         request.conn.send(event_frame(
-            &request.watch_id,
+            &json_string(&request.watch_id),
             &request.request_id,
             "INIT_EVENT",
             &query_id,
@@ -574,6 +592,7 @@ impl Dispatcher {
                 attached: Some(Attached {
                     conn: request.conn.clone(),
                     watch_id: request.watch_id.clone(),
+                    watch_id_json: json_string(&request.watch_id),
                 }),
                 detached_at: None,
             },
@@ -626,7 +645,7 @@ impl Dispatcher {
             }
         };
         request.conn.send(event_frame(
-            &request.watch_id,
+            &json_string(&request.watch_id),
             &request.request_id,
             "NEXT_EVENT",
             &query_id,
@@ -848,7 +867,7 @@ impl Dispatcher {
             if let Some(attached) = &entry.attached {
                 self.next_push += 1;
                 attached.conn.send(event_frame(
-                    &attached.watch_id,
+                    &attached.watch_id_json,
                     &format!("srv-{}", self.next_push),
                     "NEXT_EVENT",
                     &query_id,
@@ -885,9 +904,9 @@ impl Dispatcher {
                     .remember(&change.env, &change.collection, after);
             }
         }
-        let mut doc_texts: HashMap<usize, String> = HashMap::new();
-        // Every watch of a collection holds the same shared versions: each pair is compared and diffed once.
         let mut versions = Versions::default();
+        let mut texts = EventTexts::default();
+        let mut request_id = String::new();
         // Frames per socket, sent together once the whole commit is processed.
         let mut outbox: HashMap<u64, (Arc<Conn>, Vec<String>)> = HashMap::new();
         for key in touched {
@@ -928,16 +947,15 @@ impl Dispatcher {
                 }
                 session.current_event += 1;
                 let id = session.current_event;
-                let events: Vec<Arc<str>> = found
-                    .iter()
-                    .map(|change| Arc::from(event_text(change, id, &mut doc_texts)))
-                    .collect();
-                session.log_events(id, events.clone());
+                let events = texts.events(found, id);
                 if let Some(attached) = &entry.attached {
                     self.next_push += 1;
+                    request_id.clear();
+                    request_id.push_str("srv-");
+                    request_id.push_str(itoa::Buffer::new().format(self.next_push));
                     let frame = event_frame(
-                        &attached.watch_id,
-                        &format!("srv-{}", self.next_push),
+                        &attached.watch_id_json,
+                        &request_id,
                         "NEXT_EVENT",
                         query_id,
                         id,
@@ -949,6 +967,7 @@ impl Dispatcher {
                         .1
                         .push(frame);
                 }
+                session.log_events(id, events);
             }
         }
         for (conn, frames) in outbox.into_values() {
@@ -957,32 +976,98 @@ impl Dispatcher {
     }
 }
 
-/// The JSON text of one event (the same object as [`Change::to_event`]); each document's text is
-/// made once per commit, whatever the number of watches it goes to.
-fn event_text(change: &Change, id: u64, doc_texts: &mut HashMap<usize, String>) -> String {
-    let doc_text = match &change.doc {
-        Some(doc) => doc_texts
-            .entry(Arc::as_ptr(doc) as usize)
-            .or_insert_with(|| json_string(&doc.to_string()))
-            .as_str(),
-        None => "\"\"",
-    };
-    let fields = change.fields.as_ref().map_or("", |f| f.wire.as_str());
-    let doc_id = change.doc_id.to_string();
-    let mut out = String::with_capacity(96 + doc_id.len() + doc_text.len() + fields.len());
-    out.push_str("{\"ID\":");
-    out.push_str(&id.to_string());
-    out.push_str(",\"DataType\":\"");
-    out.push_str(change.data_type);
-    out.push_str("\",\"QueueType\":\"");
-    out.push_str(change.queue_type);
-    out.push_str("\",\"DocID\":");
-    out.push_str(&doc_id);
-    out.push_str(",\"Doc\":");
-    out.push_str(doc_text);
-    out.push_str(fields);
-    out.push('}');
-    out
+/// The event texts of one commit. Watches that report the same change under the same event id share
+/// one text (and one copy in their resume logs); each document's text is made once, whatever the number
+/// of watches it goes to. Documents and field changes are keyed by address: the table holds them, so
+/// an address cannot be reused while it lives (one commit).
+#[derive(Default)]
+struct EventTexts {
+    docs: HashMap<usize, (Arc<Value>, String)>,
+    events: HashMap<EventKey, (Change, Arc<str>)>,
+    /// The last watch's changes and their texts: watches of one query, the usual case, come one after
+    /// the other with the same changes, found here without hashing anything.
+    previous: Option<(u64, Vec<Change>, Vec<Arc<str>>)>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct EventKey {
+    id: u64,
+    data_type: &'static str,
+    queue_type: &'static str,
+    doc: usize,
+    fields: usize,
+    doc_id: String,
+}
+
+/// Whether two changes make the same event text (the same versions by address, as [`EventKey`]).
+fn same_event(a: &Change, b: &Change) -> bool {
+    a.data_type == b.data_type
+        && a.queue_type == b.queue_type
+        && a.doc_id == b.doc_id
+        && a.doc.as_ref().map(Arc::as_ptr) == b.doc.as_ref().map(Arc::as_ptr)
+        && a.fields.as_ref().map(Arc::as_ptr) == b.fields.as_ref().map(Arc::as_ptr)
+}
+
+impl EventTexts {
+    /// The texts of the changes one commit makes to a watch, under its event id `id`.
+    fn events(&mut self, found: Vec<Change>, id: u64) -> Vec<Arc<str>> {
+        if let Some((previous_id, previous, texts)) = &self.previous {
+            if *previous_id == id
+                && previous.len() == found.len()
+                && previous.iter().zip(&found).all(|(a, b)| same_event(a, b))
+            {
+                return texts.clone();
+            }
+        }
+        let texts: Vec<Arc<str>> = found.iter().map(|c| self.event(c, id)).collect();
+        self.previous = Some((id, found, texts.clone()));
+        texts
+    }
+
+    /// The text of `change` under event id `id` (the same object as [`Change::to_event`]).
+    fn event(&mut self, change: &Change, id: u64) -> Arc<str> {
+        let key = EventKey {
+            id,
+            data_type: change.data_type,
+            queue_type: change.queue_type,
+            doc: change.doc.as_ref().map_or(0, |d| Arc::as_ptr(d) as usize),
+            fields: change
+                .fields
+                .as_ref()
+                .map_or(0, |f| Arc::as_ptr(f) as usize),
+            doc_id: change.doc_id.to_string(),
+        };
+        if let Some((_, text)) = self.events.get(&key) {
+            return text.clone();
+        }
+        let doc_text = match &change.doc {
+            Some(doc) => {
+                &self
+                    .docs
+                    .entry(Arc::as_ptr(doc) as usize)
+                    .or_insert_with(|| (doc.clone(), json_string(&doc.to_string())))
+                    .1
+            }
+            None => "\"\"",
+        };
+        let fields = change.fields.as_ref().map_or("", |f| f.wire.as_str());
+        let mut out = String::with_capacity(96 + key.doc_id.len() + doc_text.len() + fields.len());
+        out.push_str("{\"ID\":");
+        out.push_str(itoa::Buffer::new().format(id));
+        out.push_str(",\"DataType\":\"");
+        out.push_str(change.data_type);
+        out.push_str("\",\"QueueType\":\"");
+        out.push_str(change.queue_type);
+        out.push_str("\",\"DocID\":");
+        out.push_str(&key.doc_id);
+        out.push_str(",\"Doc\":");
+        out.push_str(doc_text);
+        out.push_str(fields);
+        out.push('}');
+        let text: Arc<str> = Arc::from(out);
+        self.events.insert(key, (change.clone(), text.clone()));
+        text
+    }
 }
 
 fn string_field(data: &Value, name: &str) -> Result<String, WatchError> {
@@ -1039,20 +1124,20 @@ mod tests {
                 )),
             },
         ];
-        let mut texts = HashMap::new();
+        let mut texts = EventTexts::default();
         let events: Vec<Arc<str>> = changes
             .iter()
             .map(|change| {
-                let text = event_text(change, 7, &mut texts);
+                let text = texts.event(change, 7);
                 assert_eq!(
                     serde_json::from_str::<Value>(&text).unwrap(),
                     change.to_event(7)
                 );
-                Arc::from(text)
+                text
             })
             .collect();
         let frame: Value = serde_json::from_str(&event_frame(
-            "w\"1",
+            &json_string("w\"1"),
             "srv-1",
             "NEXT_EVENT",
             "q-1",
@@ -1066,5 +1151,40 @@ mod tests {
                    "msgData": {"queryID": "q-1", "currEvent": 7,
                                "events": [changes[0].to_event(7), changes[1].to_event(7)]}})
         );
+    }
+
+    #[test]
+    fn watches_with_the_same_changes_share_their_event_texts() {
+        let doc = Arc::new(json!({"_id": "a", "n": 1}));
+        let change = |doc: &Arc<Value>, doc_id: &str| Change {
+            data_type: "add",
+            queue_type: "enqueue",
+            doc_id: json!(doc_id),
+            doc: Some(doc.clone()),
+            fields: None,
+        };
+        let mut texts = EventTexts::default();
+        let first = texts.events(vec![change(&doc, "a")], 3);
+        // The next watch with the same changes (the memo of the previous one) …
+        let same = texts.events(vec![change(&doc, "a")], 3);
+        assert!(Arc::ptr_eq(&first[0], &same[0]));
+        // … and one after a watch with other changes (the table) get the same text.
+        let other = texts.events(vec![change(&doc, "b")], 3);
+        assert_eq!(
+            serde_json::from_str::<Value>(&other[0]).unwrap()["DocID"],
+            "b"
+        );
+        let again = texts.events(vec![change(&doc, "a")], 3);
+        assert!(Arc::ptr_eq(&first[0], &again[0]));
+        // Another event id, or an equal document at another address, is another text.
+        let later = texts.events(vec![change(&doc, "a")], 4);
+        assert_eq!(
+            serde_json::from_str::<Value>(&later[0]).unwrap(),
+            change(&doc, "a").to_event(4)
+        );
+        let copy = Arc::new((*doc).clone());
+        let separate = texts.events(vec![change(&copy, "a")], 3);
+        assert!(!Arc::ptr_eq(&first[0], &separate[0]));
+        assert_eq!(*first[0], *separate[0]);
     }
 }
