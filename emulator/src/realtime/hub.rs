@@ -13,7 +13,7 @@ use cloud_protocol::codes;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Change, FieldChanges, Resume, Session, Versions, WatchSpec};
+use super::session::{Change, FieldChanges, Resume, Session, Versions, WatchSpec, Window};
 use crate::database::feed::{CommitBatch, DocChange};
 use crate::database::rules::{self, Decision, Operation, Rules, UserCtx};
 use crate::database::service::{valid_collection_name, Database, MAX_QUERY_DEPTH};
@@ -300,6 +300,9 @@ struct Dispatcher {
     by_collection: HashMap<(String, String), Vec<String>>,
     /// `(connection, watchId)` → query id.
     by_watch: HashMap<(u64, String), String>,
+    /// [`WatchSpec::share_key`] → the query id of the latest watch started with that spec: a new
+    /// watch of the same query shares its spec and, when it holds the same documents, its window.
+    peers: HashMap<String, String>,
     next_query: u64,
     next_push: u64,
     /// One shared copy of each document version the watches of a collection hold.
@@ -384,6 +387,7 @@ pub fn spawn(database: Database) -> Sender<Command> {
                 sessions: HashMap::new(),
                 by_collection: HashMap::new(),
                 by_watch: HashMap::new(),
+                peers: HashMap::new(),
                 next_query: 0,
                 next_push: 0,
                 interned: Interned::default(),
@@ -472,6 +476,11 @@ impl Dispatcher {
 
     fn remove(&mut self, query_id: &str) {
         if let Some(entry) = self.sessions.remove(query_id) {
+            if let Some(key) = entry.session.spec.share_key() {
+                if self.peers.get(&key).is_some_and(|peer| peer == query_id) {
+                    self.peers.remove(&key);
+                }
+            }
             let key = (
                 entry.session.spec.env.clone(),
                 entry.session.spec.collection.clone(),
@@ -549,6 +558,11 @@ impl Dispatcher {
         let window = self.interned.share(&spec.env, &spec.collection, window);
         self.next_query += 1;
         let query_id = format!("q-{}", self.next_query);
+        let share_key = spec.share_key();
+        let (spec, window) = self.share_with_peer(share_key.as_deref(), spec, window);
+        if let Some(key) = share_key {
+            self.peers.insert(key, query_id.clone());
+        }
         let session = Session::new(spec, window, seen);
         let events: Vec<Arc<str>> = session
             .init_changes()
@@ -565,6 +579,36 @@ impl Dispatcher {
         ));
         self.attach(query_id, session, request.data.clone(), request);
         Ok(())
+    }
+
+    /// `spec` and `window`, as the ones of the latest watch of the same query when they are equal (see
+    /// `peers`), else as new ones.
+    fn share_with_peer(
+        &self,
+        share_key: Option<&str>,
+        spec: WatchSpec,
+        window: Vec<Arc<Value>>,
+    ) -> (Arc<WatchSpec>, Window) {
+        let peer = share_key
+            .and_then(|key| self.peers.get(key))
+            .and_then(|query_id| self.sessions.get(query_id))
+            .map(|entry| &entry.session);
+        let Some(peer) = peer else {
+            return (Arc::new(spec), Arc::new(window));
+        };
+        // The documents are interned, so the same documents are the same copies.
+        let same_documents = peer.window.len() == window.len()
+            && peer
+                .window
+                .iter()
+                .zip(&window)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        let window = if same_documents {
+            peer.window.clone()
+        } else {
+            Arc::new(window)
+        };
+        (peer.spec.clone(), window)
     }
 
     fn attach(
@@ -632,7 +676,7 @@ impl Dispatcher {
                     self.remove(&query_id);
                     return Err(query_id_invalid(&query_id));
                 }
-                session.window = window;
+                session.window = Arc::new(window);
                 session.seen_commit = seen;
                 session.restart_at(client_event + 1);
                 let events: Vec<Arc<str>> = session
@@ -814,6 +858,11 @@ impl Dispatcher {
                 }
             };
             let window = self.interned.share(env, collection, window);
+            let share_key = spec.share_key();
+            let (spec, window) = self.share_with_peer(share_key.as_deref(), spec, window);
+            if let Some(key) = share_key {
+                self.peers.insert(key, query_id.clone());
+            }
             let Some(entry) = self.sessions.get_mut(&query_id) else {
                 continue;
             };
@@ -821,7 +870,7 @@ impl Dispatcher {
             let old = std::mem::take(&mut session.window);
             let id_of = |doc: &Value| doc.get("_id").cloned().unwrap_or(Value::Null);
             let mut changes = Vec::new();
-            for doc in &old {
+            for doc in old.iter() {
                 if !window.iter().any(|d| id_of(d) == id_of(doc)) {
                     changes.push(Change {
                         data_type: "update",
@@ -832,7 +881,7 @@ impl Dispatcher {
                     });
                 }
             }
-            for doc in &window {
+            for doc in window.iter() {
                 match old.iter().find(|d| id_of(d) == id_of(doc)) {
                     None => changes.push(Change {
                         data_type: "update",
@@ -905,6 +954,7 @@ impl Dispatcher {
             }
         }
         let mut versions = Versions::default();
+        let mut updates = SharedUpdates::default();
         let mut texts = EventTexts::default();
         let mut request_id = String::new();
         // Frames per socket, sent together once the whole commit is processed.
@@ -929,19 +979,23 @@ impl Dispatcher {
                     continue;
                 }
                 session.seen_commit = batch.seq;
-                let database = &self.database;
-                let mut refill = |spec: &WatchSpec| Self::read_window(database, spec).map(|w| w.0);
-                let mut found: Vec<Change> = Vec::new();
-                for (change, after) in &changes {
-                    found.extend(session.apply(
-                        &change.id,
-                        change.before.is_some(),
-                        *after,
-                        change.replaced,
-                        &mut refill,
-                        &mut versions,
-                    ));
-                }
+                let found = updates.apply(session, |session| {
+                    let database = &self.database;
+                    let mut refill =
+                        |spec: &WatchSpec| Self::read_window(database, spec).map(|w| w.0);
+                    let mut found: Vec<Change> = Vec::new();
+                    for (change, after) in &changes {
+                        found.extend(session.apply(
+                            &change.id,
+                            change.before.is_some(),
+                            *after,
+                            change.replaced,
+                            &mut refill,
+                            &mut versions,
+                        ));
+                    }
+                    found
+                });
                 if found.is_empty() {
                     continue;
                 }
@@ -973,6 +1027,47 @@ impl Dispatcher {
         for (conn, frames) in outbox.into_values() {
             conn.send_all(frames);
         }
+    }
+}
+
+/// The window updates of one commit. Watches of one query that share a window (see
+/// `Dispatcher::peers`) come to the same new window and changes: the first of them computes them, the
+/// others take them. Keyed by the addresses of the spec and the window the update starts from; the table
+/// holds both, so an address cannot be reused while it lives (one commit).
+#[derive(Default)]
+struct SharedUpdates {
+    updates: HashMap<(usize, usize), SharedUpdate>,
+}
+
+struct SharedUpdate {
+    _from: (Arc<WatchSpec>, Window),
+    window: Window,
+    changes: Vec<Change>,
+}
+
+impl SharedUpdates {
+    /// The changes of this commit for `session` (its window updated), made by `compute` unless a
+    /// watch with the same spec and window made them already.
+    fn apply(
+        &mut self,
+        session: &mut Session,
+        compute: impl FnOnce(&mut Session) -> Vec<Change>,
+    ) -> &[Change] {
+        let key = (
+            Arc::as_ptr(&session.spec) as usize,
+            Arc::as_ptr(&session.window) as usize,
+        );
+        let update = self.updates.entry(key).or_insert_with(|| {
+            let from = (session.spec.clone(), session.window.clone());
+            let changes = compute(session);
+            SharedUpdate {
+                _from: from,
+                window: session.window.clone(),
+                changes,
+            }
+        });
+        session.window = update.window.clone();
+        &update.changes
     }
 }
 
@@ -1010,17 +1105,17 @@ fn same_event(a: &Change, b: &Change) -> bool {
 
 impl EventTexts {
     /// The texts of the changes one commit makes to a watch, under its event id `id`.
-    fn events(&mut self, found: Vec<Change>, id: u64) -> Vec<Arc<str>> {
+    fn events(&mut self, found: &[Change], id: u64) -> Vec<Arc<str>> {
         if let Some((previous_id, previous, texts)) = &self.previous {
             if *previous_id == id
                 && previous.len() == found.len()
-                && previous.iter().zip(&found).all(|(a, b)| same_event(a, b))
+                && previous.iter().zip(found).all(|(a, b)| same_event(a, b))
             {
                 return texts.clone();
             }
         }
         let texts: Vec<Arc<str>> = found.iter().map(|c| self.event(c, id)).collect();
-        self.previous = Some((id, found, texts.clone()));
+        self.previous = Some((id, found.to_vec(), texts.clone()));
         texts
     }
 
@@ -1164,27 +1259,134 @@ mod tests {
             fields: None,
         };
         let mut texts = EventTexts::default();
-        let first = texts.events(vec![change(&doc, "a")], 3);
+        let first = texts.events(&[change(&doc, "a")], 3);
         // The next watch with the same changes (the memo of the previous one) …
-        let same = texts.events(vec![change(&doc, "a")], 3);
+        let same = texts.events(&[change(&doc, "a")], 3);
         assert!(Arc::ptr_eq(&first[0], &same[0]));
         // … and one after a watch with other changes (the table) get the same text.
-        let other = texts.events(vec![change(&doc, "b")], 3);
+        let other = texts.events(&[change(&doc, "b")], 3);
         assert_eq!(
             serde_json::from_str::<Value>(&other[0]).unwrap()["DocID"],
             "b"
         );
-        let again = texts.events(vec![change(&doc, "a")], 3);
+        let again = texts.events(&[change(&doc, "a")], 3);
         assert!(Arc::ptr_eq(&first[0], &again[0]));
         // Another event id, or an equal document at another address, is another text.
-        let later = texts.events(vec![change(&doc, "a")], 4);
+        let later = texts.events(&[change(&doc, "a")], 4);
         assert_eq!(
             serde_json::from_str::<Value>(&later[0]).unwrap(),
             change(&doc, "a").to_event(4)
         );
         let copy = Arc::new((*doc).clone());
-        let separate = texts.events(vec![change(&copy, "a")], 3);
+        let separate = texts.events(&[change(&copy, "a")], 3);
         assert!(!Arc::ptr_eq(&first[0], &separate[0]));
         assert_eq!(*first[0], *separate[0]);
+    }
+
+    type Batches = Arc<std::sync::Mutex<Vec<Arc<CommitBatch>>>>;
+
+    /// A dispatcher on a fresh store with collection `room` (`READONLY`) holding `{_id: "d<n>", n}`
+    /// for n in 0..3, the commit batches the store publishes, and the documents' seqs.
+    fn dispatcher() -> (tempfile::TempDir, Dispatcher, Batches, Vec<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&crate::config::Config::new(dir.path(), dir.path())).unwrap();
+        let batches: Batches = Arc::default();
+        let sink = batches.clone();
+        database
+            .store()
+            .set_change_listener(Arc::new(move |b| sink.lock().unwrap().push(b)));
+        let seqs = database
+            .store()
+            .write(|t| {
+                let meta = t.create_collection("e", "room", &json!("READONLY"), &[], 0)?;
+                (0..3)
+                    .map(|n| t.insert(&meta, &json!({"_id": format!("d{n}"), "n": n})))
+                    .collect()
+            })
+            .unwrap();
+        let dispatcher = Dispatcher {
+            database,
+            sessions: HashMap::new(),
+            by_collection: HashMap::new(),
+            by_watch: HashMap::new(),
+            peers: HashMap::new(),
+            next_query: 0,
+            next_push: 0,
+            interned: Interned::default(),
+        };
+        (dir, dispatcher, batches, seqs)
+    }
+
+    #[test]
+    fn watches_of_one_query_share_their_window_and_its_updates() {
+        let (_dir, mut d, batches, seqs) = dispatcher();
+        let (conn, mut frames, _close) = Conn::new(1, usize::MAX / 2);
+        let user = WsUser {
+            env: "e".into(),
+            uid: "u".into(),
+            openid: "o".into(),
+        };
+        let watch = |d: &mut Dispatcher, watch_id: &str, query: &str| {
+            d.init(&WatchRequest {
+                conn: conn.clone(),
+                user: user.clone(),
+                watch_id: watch_id.into(),
+                request_id: "r".into(),
+                data: json!({"envId": "e", "collName": "room", "query": query}),
+            })
+            .unwrap();
+        };
+        watch(&mut d, "a", "{}");
+        watch(&mut d, "b", "{\"n\":{\"$gte\":1}}");
+        watch(&mut d, "c", "{}");
+        let session = |d: &Dispatcher, query_id: &str| {
+            let session = &d.sessions[query_id].session;
+            (session.spec.clone(), session.window.clone())
+        };
+        let shared = |d: &Dispatcher| {
+            let (a, c, b) = (session(d, "q-1"), session(d, "q-3"), session(d, "q-2"));
+            Arc::ptr_eq(&a.0, &c.0)
+                && Arc::ptr_eq(&a.1, &c.1)
+                && !Arc::ptr_eq(&a.0, &b.0)
+                && !Arc::ptr_eq(&a.1, &b.1)
+        };
+        assert!(shared(&d));
+        while frames.try_recv().is_ok() {}
+
+        let meta = d
+            .database
+            .store()
+            .read(|t| t.collection("e", "room"))
+            .unwrap();
+        d.database
+            .store()
+            .write(|t| t.replace(&meta, seqs[0], &json!({"_id": "d0", "n": 5})))
+            .unwrap();
+        for batch in batches.lock().unwrap().drain(..) {
+            d.publish(&batch);
+        }
+        // Still one window for a and c (updated once), and every watch got its event.
+        assert!(shared(&d));
+        assert_eq!(session(&d, "q-1").1.len(), 3);
+        assert_eq!(session(&d, "q-2").1.len(), 3);
+        let mut pushed = Vec::new();
+        while let Ok(batch) = frames.try_recv() {
+            pushed.extend(batch);
+        }
+        let pushed: Vec<Value> = pushed
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap())
+            .collect();
+        let kinds: Vec<(&str, &str)> = pushed
+            .iter()
+            .map(|f| {
+                let event = &f["msgData"]["events"][0];
+                (
+                    f["watchId"].as_str().unwrap(),
+                    event["QueueType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [("a", "update"), ("b", "enqueue"), ("c", "update")]);
     }
 }

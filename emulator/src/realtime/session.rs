@@ -29,6 +29,10 @@ pub const RESUME_EVENT_IDS: usize = 1024;
 /// Most bytes of event frames a watch keeps for resuming.
 pub const RESUME_BYTES: usize = 4 * 1024 * 1024;
 
+/// A watch's result, in order. Watches of one query that hold the same documents share one (copied
+/// when one of them changes it alone): a commit then updates it once for all of them.
+pub type Window = Arc<Vec<Arc<Value>>>;
+
 /// What a watch selects.
 pub struct WatchSpec {
     /// The env of the collection.
@@ -88,6 +92,29 @@ impl WatchSpec {
 
     fn compare(&self, a: &Value, b: &Value) -> Ordering {
         self.order.compare(a, b)
+    }
+
+    /// A text equal for two specs exactly when they select the same documents in the same order and
+    /// limit (so their watches can share a window); `None` with custom rules, which depend on the user.
+    pub fn share_key(&self) -> Option<String> {
+        if self.check_each.is_some() {
+            return None;
+        }
+        let order: Vec<Value> = self
+            .order
+            .keys
+            .iter()
+            .map(|key| Value::from(vec![Value::from(key.path.join(".")), key.descending.into()]))
+            .collect();
+        let limit = self.limit.map_or(Value::Null, Value::from);
+        let key = vec![
+            Value::from(self.env.as_str()),
+            Value::from(self.collection.as_str()),
+            self.query.clone(),
+            Value::from(order),
+            limit,
+        ];
+        Some(Value::from(key).to_string())
     }
 }
 
@@ -274,10 +301,10 @@ fn id_of(doc: &Value) -> &Value {
 
 /// A watch's state on the server.
 pub struct Session {
-    /// What it selects.
-    pub spec: WatchSpec,
+    /// What it selects (shared by watches of the same query).
+    pub spec: Arc<WatchSpec>,
     /// The current result, in order.
-    pub window: Vec<Arc<Value>>,
+    pub window: Window,
     /// The id of the last event (the `currEvent` of the protocol).
     pub current_event: u64,
     /// Commits up to this sequence number are already reflected in `window`.
@@ -300,7 +327,7 @@ pub enum Resume {
 
 impl Session {
     /// A session whose result is `window`, read at commit `seen_commit`; its first event id is 1.
-    pub fn new(spec: WatchSpec, window: Vec<Arc<Value>>, seen_commit: u64) -> Session {
+    pub fn new(spec: Arc<WatchSpec>, window: Window, seen_commit: u64) -> Session {
         Session {
             spec,
             window,
@@ -409,18 +436,21 @@ impl Session {
     ) -> Vec<Change> {
         match (position, admitted) {
             (Some(index), Some(new)) => {
-                let old = std::mem::replace(&mut self.window[index], new.clone());
-                match versions.changes(&old, new) {
+                let changes = versions.changes(&self.window[index], new);
+                if !Arc::ptr_eq(&self.window[index], new) {
+                    Arc::make_mut(&mut self.window)[index] = new.clone();
+                }
+                match changes {
                     Some(fields) => vec![stayed(new, fields)],
                     None => Vec::new(),
                 }
             }
             (Some(index), None) => {
-                let old = self.window.swap_remove(index);
+                let old = Arc::make_mut(&mut self.window).swap_remove(index);
                 vec![left(id, &old, after, versions)]
             }
             (None, Some(new)) => {
-                self.window.push(new.clone());
+                Arc::make_mut(&mut self.window).push(new.clone());
                 vec![entered(id, before_exists, new)]
             }
             (None, None) => Vec::new(),
@@ -441,7 +471,7 @@ impl Session {
         stayed: impl Fn(&Arc<Value>, Arc<FieldChanges>) -> Change,
     ) -> Vec<Change> {
         let old_window = self.window.clone();
-        let mut new_window = old_window.clone();
+        let mut new_window: Vec<Arc<Value>> = old_window.to_vec();
         if let Some(index) = position {
             new_window.remove(index);
         }
@@ -472,7 +502,7 @@ impl Session {
             }
         }
         let mut changes = Vec::new();
-        for old in &old_window {
+        for old in old_window.iter() {
             let old_id = id_of(old);
             if new_window.iter().any(|doc| id_of(doc) == old_id) {
                 continue;
@@ -508,7 +538,7 @@ impl Session {
                 Some(_) => {}
             }
         }
-        self.window = new_window;
+        self.window = Arc::new(new_window);
         changes
     }
 
@@ -595,6 +625,10 @@ mod tests {
         }
     }
 
+    fn session(spec: WatchSpec, window: Vec<Arc<Value>>, seen_commit: u64) -> Session {
+        Session::new(Arc::new(spec), Arc::new(window), seen_commit)
+    }
+
     fn doc(v: Value) -> Arc<Value> {
         Arc::new(v)
     }
@@ -625,7 +659,7 @@ mod tests {
 
     #[test]
     fn unlimited_watch_sees_add_update_leave_and_remove() {
-        let mut s = Session::new(spec(json!({"done": false}), &[], None), vec![], 0);
+        let mut s = session(spec(json!({"done": false}), &[], None), vec![], 0);
         let a = doc(json!({"_id": "a", "done": false, "n": 1}));
         let changes = s.apply(
             &json!("a"),
@@ -706,7 +740,7 @@ mod tests {
 
     #[test]
     fn a_replaced_member_is_a_replace_with_its_document() {
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({"done": false}), &[], None),
             vec![doc(json!({"_id": "a", "done": false, "n": 1}))],
             0,
@@ -736,7 +770,7 @@ mod tests {
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         // In a limit window too.
         let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({}), &[("n", false)], Some(2)),
             vec![d("a", 1), d("b", 2)],
             0,
@@ -755,7 +789,7 @@ mod tests {
     #[test]
     fn limit_windows_enqueue_and_dequeue() {
         let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({}), &[("n", false)], Some(2)),
             vec![d("a", 1), d("b", 2)],
             0,
@@ -844,7 +878,7 @@ mod tests {
 
     #[test]
     fn resume_serves_logged_events_or_asks_for_a_restart() {
-        let mut s = Session::new(spec(json!({}), &[], None), vec![], 0);
+        let mut s = session(spec(json!({}), &[], None), vec![], 0);
         for id in 2..=4u64 {
             s.current_event = id;
             s.log_events(id, vec![Arc::from(format!("e{id}").as_str())]);
