@@ -684,7 +684,7 @@ impl Dispatcher {
                     .iter()
                     .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
                     .collect();
-                session.log_events(session.current_event, events.clone());
+                session.log_events(session.current_event, &events);
                 events
             }
         };
@@ -912,7 +912,7 @@ impl Dispatcher {
                 .iter()
                 .map(|change| Arc::from(change.to_event(id).to_string()))
                 .collect();
-            session.log_events(id, events.clone());
+            session.log_events(id, &events);
             if let Some(attached) = &entry.attached {
                 self.next_push += 1;
                 attached.conn.send(event_frame(
@@ -1013,7 +1013,7 @@ impl Dispatcher {
                         "NEXT_EVENT",
                         query_id,
                         id,
-                        &events,
+                        events,
                     );
                     outbox
                         .entry(attached.conn.id)
@@ -1081,7 +1081,13 @@ struct EventTexts {
     events: HashMap<EventKey, (Change, Arc<str>)>,
     /// The last watch's changes and their texts: watches of one query, the usual case, come one after
     /// the other with the same changes, found here without hashing anything.
-    previous: Option<(u64, Vec<Change>, Vec<Arc<str>>)>,
+    previous: Option<PreviousEvents>,
+}
+
+struct PreviousEvents {
+    id: u64,
+    changes: Vec<Change>,
+    texts: Vec<Arc<str>>,
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -1105,18 +1111,27 @@ fn same_event(a: &Change, b: &Change) -> bool {
 
 impl EventTexts {
     /// The texts of the changes one commit makes to a watch, under its event id `id`.
-    fn events(&mut self, found: &[Change], id: u64) -> Vec<Arc<str>> {
-        if let Some((previous_id, previous, texts)) = &self.previous {
-            if *previous_id == id
-                && previous.len() == found.len()
-                && previous.iter().zip(found).all(|(a, b)| same_event(a, b))
-            {
-                return texts.clone();
-            }
+    fn events(&mut self, found: &[Change], id: u64) -> &[Arc<str>] {
+        let same_as_previous = self.previous.as_ref().is_some_and(|previous| {
+            previous.id == id
+                && previous.changes.len() == found.len()
+                && previous
+                    .changes
+                    .iter()
+                    .zip(found)
+                    .all(|(a, b)| same_event(a, b))
+        });
+        if !same_as_previous {
+            let texts = found.iter().map(|c| self.event(c, id)).collect();
+            self.previous = Some(PreviousEvents {
+                id,
+                changes: found.to_vec(),
+                texts,
+            });
         }
-        let texts: Vec<Arc<str>> = found.iter().map(|c| self.event(c, id)).collect();
-        self.previous = Some((id, found.to_vec(), texts.clone()));
-        texts
+        self.previous
+            .as_ref()
+            .map_or(&[], |previous| &previous.texts)
     }
 
     /// The text of `change` under event id `id` (the same object as [`Change::to_event`]).
@@ -1259,26 +1274,26 @@ mod tests {
             fields: None,
         };
         let mut texts = EventTexts::default();
-        let first = texts.events(&[change(&doc, "a")], 3);
+        let first = texts.events(&[change(&doc, "a")], 3).to_vec();
         // The next watch with the same changes (the memo of the previous one) …
-        let same = texts.events(&[change(&doc, "a")], 3);
+        let same = texts.events(&[change(&doc, "a")], 3).to_vec();
         assert!(Arc::ptr_eq(&first[0], &same[0]));
         // … and one after a watch with other changes (the table) get the same text.
-        let other = texts.events(&[change(&doc, "b")], 3);
+        let other = texts.events(&[change(&doc, "b")], 3).to_vec();
         assert_eq!(
             serde_json::from_str::<Value>(&other[0]).unwrap()["DocID"],
             "b"
         );
-        let again = texts.events(&[change(&doc, "a")], 3);
+        let again = texts.events(&[change(&doc, "a")], 3).to_vec();
         assert!(Arc::ptr_eq(&first[0], &again[0]));
         // Another event id, or an equal document at another address, is another text.
-        let later = texts.events(&[change(&doc, "a")], 4);
+        let later = texts.events(&[change(&doc, "a")], 4).to_vec();
         assert_eq!(
             serde_json::from_str::<Value>(&later[0]).unwrap(),
             change(&doc, "a").to_event(4)
         );
         let copy = Arc::new((*doc).clone());
-        let separate = texts.events(&[change(&copy, "a")], 3);
+        let separate = texts.events(&[change(&copy, "a")], 3).to_vec();
         assert!(!Arc::ptr_eq(&first[0], &separate[0]));
         assert_eq!(*first[0], *separate[0]);
     }

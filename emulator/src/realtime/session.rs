@@ -309,8 +309,11 @@ pub struct Session {
     pub current_event: u64,
     /// Commits up to this sequence number are already reflected in `window`.
     pub seen_commit: u64,
-    /// Recent events for resuming: `(event id, event objects)`, oldest first.
-    log: VecDeque<(u64, Vec<Arc<str>>)>,
+    /// Recent events for resuming: `(event id, event object)`, oldest first (an id's events together;
+    /// one entry per event, not a list per id: no allocation per watch and commit).
+    log: VecDeque<(u64, Arc<str>)>,
+    /// How many event ids `log` holds.
+    log_ids: usize,
     log_bytes: usize,
     /// Event ids before this one are no longer in `log`.
     log_start: u64,
@@ -334,6 +337,7 @@ impl Session {
             current_event: 1,
             seen_commit,
             log: VecDeque::new(),
+            log_ids: 0,
             log_bytes: 0,
             log_start: 2,
         }
@@ -357,6 +361,7 @@ impl Session {
     pub fn restart_at(&mut self, event_id: u64) {
         self.current_event = event_id;
         self.log.clear();
+        self.log_ids = 0;
         self.log_bytes = 0;
         self.log_start = event_id + 1;
     }
@@ -543,14 +548,22 @@ impl Session {
     }
 
     /// Records the events of one event id for resuming, dropping the oldest beyond the bounds.
-    pub fn log_events(&mut self, id: u64, events: Vec<Arc<str>>) {
-        self.log_bytes += events.iter().map(|e| e.len()).sum::<usize>();
-        self.log.push_back((id, events));
-        while self.log.len() > RESUME_EVENT_IDS || self.log_bytes > RESUME_BYTES {
-            let Some((dropped, events)) = self.log.pop_front() else {
+    pub fn log_events(&mut self, id: u64, events: &[Arc<str>]) {
+        self.log_ids += 1;
+        for event in events {
+            self.log_bytes += event.len();
+            self.log.push_back((id, event.clone()));
+        }
+        while self.log_ids > RESUME_EVENT_IDS || self.log_bytes > RESUME_BYTES {
+            let Some(&(dropped, _)) = self.log.front() else {
                 break;
             };
-            self.log_bytes -= events.iter().map(|e| e.len()).sum::<usize>();
+            while self.log.front().is_some_and(|(id, _)| *id == dropped) {
+                if let Some((_, event)) = self.log.pop_front() {
+                    self.log_bytes -= event.len();
+                }
+            }
+            self.log_ids -= 1;
             self.log_start = dropped + 1;
         }
     }
@@ -564,7 +577,7 @@ impl Session {
             self.log
                 .iter()
                 .filter(|(id, _)| *id > client_event)
-                .flat_map(|(_, events)| events.iter().cloned())
+                .map(|(_, event)| event.clone())
                 .collect(),
         )
     }
@@ -881,7 +894,7 @@ mod tests {
         let mut s = session(spec(json!({}), &[], None), vec![], 0);
         for id in 2..=4u64 {
             s.current_event = id;
-            s.log_events(id, vec![Arc::from(format!("e{id}").as_str())]);
+            s.log_events(id, &[Arc::from(format!("e{id}").as_str())]);
         }
         assert_eq!(
             s.resume_from(2),
@@ -895,10 +908,30 @@ mod tests {
         assert_eq!(s.resume_from(5), Resume::TooOld);
         for id in 5..(6 + RESUME_EVENT_IDS as u64) {
             s.current_event = id;
-            s.log_events(id, vec![Arc::from("x")]);
+            s.log_events(id, &[Arc::from("x")]);
         }
         assert_eq!(s.resume_from(2), Resume::TooOld);
         assert!(matches!(s.resume_from(s.current_event - 3), Resume::Events(e) if e.len() == 3));
+
+        // The bounds count event ids, not events; an id's events leave together.
+        let mut s = session(spec(json!({}), &[], None), vec![], 0);
+        for id in 2..(2 + RESUME_EVENT_IDS as u64) {
+            s.current_event = id;
+            s.log_events(id, &[Arc::from(format!("{id}a").as_str()), Arc::from("b")]);
+        }
+        assert!(matches!(s.resume_from(1), Resume::Events(e) if e.len() == 2 * RESUME_EVENT_IDS));
+        s.current_event += 1;
+        s.log_events(s.current_event, &[Arc::from("last")]);
+        assert_eq!(s.resume_from(1), Resume::TooOld);
+        assert!(
+            matches!(s.resume_from(2), Resume::Events(e) if e.len() == 2 * RESUME_EVENT_IDS - 1 && *e[0] == *"3a")
+        );
+        // A single id larger than the byte bound is not kept.
+        s.current_event += 1;
+        let huge: Arc<str> = Arc::from("x".repeat(RESUME_BYTES + 1).as_str());
+        s.log_events(s.current_event, &[huge]);
+        assert_eq!(s.resume_from(s.current_event - 1), Resume::TooOld);
+        assert_eq!(s.resume_from(s.current_event), Resume::Events(vec![]));
     }
 
     #[test]
