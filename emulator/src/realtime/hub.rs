@@ -1033,14 +1033,15 @@ impl Dispatcher {
 /// The window updates of one commit. Watches of one query that share a window (see
 /// `Dispatcher::peers`) come to the same new window and changes: the first of them computes them, the
 /// others take them. Keyed by the addresses of the spec and the window the update starts from; the table
-/// holds both, so an address cannot be reused while it lives (one commit).
+/// holds both, so an address cannot be reused while it lives (one commit). It holds the window weakly: a
+/// window only one watch holds is still changed without copying it.
 #[derive(Default)]
 struct SharedUpdates {
     updates: HashMap<(usize, usize), SharedUpdate>,
 }
 
 struct SharedUpdate {
-    _from: (Arc<WatchSpec>, Window),
+    _from: (Arc<WatchSpec>, Weak<Vec<Arc<Value>>>),
     window: Window,
     changes: Vec<Change>,
 }
@@ -1058,7 +1059,7 @@ impl SharedUpdates {
             Arc::as_ptr(&session.window) as usize,
         );
         let update = self.updates.entry(key).or_insert_with(|| {
-            let from = (session.spec.clone(), session.window.clone());
+            let from = (session.spec.clone(), Arc::downgrade(&session.window));
             let changes = compute(session);
             SharedUpdate {
                 _from: from,
@@ -1403,5 +1404,40 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, [("a", "update"), ("b", "enqueue"), ("c", "update")]);
+    }
+
+    #[test]
+    fn a_window_only_one_watch_holds_is_updated_in_place() {
+        let spec = Arc::new(WatchSpec {
+            env: "e".into(),
+            collection: "c".into(),
+            matcher: Matcher::new(&json!({})).unwrap(),
+            query: json!({}),
+            order: WatchSpec::order_from(&[]),
+            limit: None,
+            check_each: None,
+        });
+        let docs: Vec<Arc<Value>> = (0..100)
+            .map(|n| Arc::new(json!({"_id": format!("d{n}"), "n": n})))
+            .collect();
+        let mut session = Session::new(spec, Arc::new(docs), 0);
+        let buffer = session.window.as_ptr();
+        let after = Arc::new(json!({"_id": "d7", "n": 70}));
+        let mut versions = Versions::default();
+        let changes = SharedUpdates::default()
+            .apply(&mut session, |session| {
+                session.apply(
+                    &json!("d7"),
+                    true,
+                    Some(&after),
+                    false,
+                    &mut |_| unreachable!(),
+                    &mut versions,
+                )
+            })
+            .to_vec();
+        assert_eq!(changes.len(), 1);
+        assert!(Arc::ptr_eq(&session.window[7], &after));
+        assert_eq!(session.window.as_ptr(), buffer);
     }
 }
