@@ -13,7 +13,7 @@ use cloud_protocol::codes;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Change, FieldChanges, Resume, Session, WatchSpec};
+use super::session::{Change, FieldChanges, Resume, Session, Versions, WatchSpec, Window};
 use crate::database::feed::{CommitBatch, DocChange};
 use crate::database::rules::{self, Decision, Operation, Rules, UserCtx};
 use crate::database::service::{valid_collection_name, Database, MAX_QUERY_DEPTH};
@@ -226,10 +226,22 @@ fn json_string(text: &str) -> String {
     Value::from(text).to_string()
 }
 
-/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events (written directly:
-/// one commit makes one frame per watch).
+/// Appends `text` as a JSON string literal (ids are plain ASCII as a rule: no copy through serde then).
+fn push_json_str(out: &mut String, text: &str) {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&json_string(text));
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
+}
+
+/// An event frame (`INIT_EVENT` / `NEXT_EVENT`) around already-serialised events, written directly
+/// into one string: one commit makes one frame per watch. `watch_id_json` is the watch id as a JSON
+/// string literal.
 fn event_frame(
-    watch_id: &str,
+    watch_id_json: &str,
     request_id: &str,
     msg_type: &str,
     query_id: &str,
@@ -237,18 +249,22 @@ fn event_frame(
     events: &[Arc<str>],
 ) -> String {
     let mut out = String::with_capacity(
-        128 + watch_id.len() + events.iter().map(|e| e.len() + 1).sum::<usize>(),
+        128 + watch_id_json.len()
+            + request_id.len()
+            + msg_type.len()
+            + query_id.len()
+            + events.iter().map(|e| e.len() + 1).sum::<usize>(),
     );
     out.push_str("{\"watchId\":");
-    out.push_str(&json_string(watch_id));
+    out.push_str(watch_id_json);
     out.push_str(",\"requestId\":");
-    out.push_str(&json_string(request_id));
+    push_json_str(&mut out, request_id);
     out.push_str(",\"msgType\":");
-    out.push_str(&json_string(msg_type));
+    push_json_str(&mut out, msg_type);
     out.push_str(",\"msgData\":{\"queryID\":");
-    out.push_str(&json_string(query_id));
+    push_json_str(&mut out, query_id);
     out.push_str(",\"currEvent\":");
-    out.push_str(&current.to_string());
+    out.push_str(itoa::Buffer::new().format(current));
     out.push_str(",\"events\":[");
     for (index, event) in events.iter().enumerate() {
         if index > 0 {
@@ -263,6 +279,8 @@ fn event_frame(
 struct Attached {
     conn: Arc<Conn>,
     watch_id: String,
+    /// `watch_id` as a JSON string literal, made once: it starts every frame of the watch.
+    watch_id_json: String,
 }
 
 struct Entry {
@@ -282,6 +300,9 @@ struct Dispatcher {
     by_collection: HashMap<(String, String), Vec<String>>,
     /// `(connection, watchId)` → query id.
     by_watch: HashMap<(u64, String), String>,
+    /// [`WatchSpec::share_key`] → the query id of the latest watch started with that spec: a new
+    /// watch of the same query shares its spec and, when it holds the same documents, its window.
+    peers: HashMap<String, String>,
     next_query: u64,
     next_push: u64,
     /// One shared copy of each document version the watches of a collection hold.
@@ -366,6 +387,7 @@ pub fn spawn(database: Database) -> Sender<Command> {
                 sessions: HashMap::new(),
                 by_collection: HashMap::new(),
                 by_watch: HashMap::new(),
+                peers: HashMap::new(),
                 next_query: 0,
                 next_push: 0,
                 interned: Interned::default(),
@@ -454,6 +476,11 @@ impl Dispatcher {
 
     fn remove(&mut self, query_id: &str) {
         if let Some(entry) = self.sessions.remove(query_id) {
+            if let Some(key) = entry.session.spec.share_key() {
+                if self.peers.get(&key).is_some_and(|peer| peer == query_id) {
+                    self.peers.remove(&key);
+                }
+            }
             let key = (
                 entry.session.spec.env.clone(),
                 entry.session.spec.collection.clone(),
@@ -531,6 +558,11 @@ impl Dispatcher {
         let window = self.interned.share(&spec.env, &spec.collection, window);
         self.next_query += 1;
         let query_id = format!("q-{}", self.next_query);
+        let share_key = spec.share_key();
+        let (spec, window) = self.share_with_peer(share_key.as_deref(), spec, window);
+        if let Some(key) = share_key {
+            self.peers.insert(key, query_id.clone());
+        }
         let session = Session::new(spec, window, seen);
         let events: Vec<Arc<str>> = session
             .init_changes()
@@ -538,7 +570,7 @@ impl Dispatcher {
             .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
             .collect();
         request.conn.send(event_frame(
-            &request.watch_id,
+            &json_string(&request.watch_id),
             &request.request_id,
             "INIT_EVENT",
             &query_id,
@@ -547,6 +579,36 @@ impl Dispatcher {
         ));
         self.attach(query_id, session, request.data.clone(), request);
         Ok(())
+    }
+
+    /// `spec` and `window`, as the ones of the latest watch of the same query when they are equal (see
+    /// `peers`), else as new ones.
+    fn share_with_peer(
+        &self,
+        share_key: Option<&str>,
+        spec: WatchSpec,
+        window: Vec<Arc<Value>>,
+    ) -> (Arc<WatchSpec>, Window) {
+        let peer = share_key
+            .and_then(|key| self.peers.get(key))
+            .and_then(|query_id| self.sessions.get(query_id))
+            .map(|entry| &entry.session);
+        let Some(peer) = peer else {
+            return (Arc::new(spec), Arc::new(window));
+        };
+        // The documents are interned, so the same documents are the same copies.
+        let same_documents = peer.window.len() == window.len()
+            && peer
+                .window
+                .iter()
+                .zip(&window)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        let window = if same_documents {
+            peer.window.clone()
+        } else {
+            Arc::new(window)
+        };
+        (peer.spec.clone(), window)
     }
 
     fn attach(
@@ -574,6 +636,7 @@ impl Dispatcher {
                 attached: Some(Attached {
                     conn: request.conn.clone(),
                     watch_id: request.watch_id.clone(),
+                    watch_id_json: json_string(&request.watch_id),
                 }),
                 detached_at: None,
             },
@@ -613,7 +676,7 @@ impl Dispatcher {
                     self.remove(&query_id);
                     return Err(query_id_invalid(&query_id));
                 }
-                session.window = window;
+                session.window = Arc::new(window);
                 session.seen_commit = seen;
                 session.restart_at(client_event + 1);
                 let events: Vec<Arc<str>> = session
@@ -621,12 +684,12 @@ impl Dispatcher {
                     .iter()
                     .map(|c| Arc::from(c.to_event(session.current_event).to_string()))
                     .collect();
-                session.log_events(session.current_event, events.clone());
+                session.log_events(session.current_event, &events);
                 events
             }
         };
         request.conn.send(event_frame(
-            &request.watch_id,
+            &json_string(&request.watch_id),
             &request.request_id,
             "NEXT_EVENT",
             &query_id,
@@ -795,6 +858,11 @@ impl Dispatcher {
                 }
             };
             let window = self.interned.share(env, collection, window);
+            let share_key = spec.share_key();
+            let (spec, window) = self.share_with_peer(share_key.as_deref(), spec, window);
+            if let Some(key) = share_key {
+                self.peers.insert(key, query_id.clone());
+            }
             let Some(entry) = self.sessions.get_mut(&query_id) else {
                 continue;
             };
@@ -802,7 +870,7 @@ impl Dispatcher {
             let old = std::mem::take(&mut session.window);
             let id_of = |doc: &Value| doc.get("_id").cloned().unwrap_or(Value::Null);
             let mut changes = Vec::new();
-            for doc in &old {
+            for doc in old.iter() {
                 if !window.iter().any(|d| id_of(d) == id_of(doc)) {
                     changes.push(Change {
                         data_type: "update",
@@ -813,7 +881,7 @@ impl Dispatcher {
                     });
                 }
             }
-            for doc in &window {
+            for doc in window.iter() {
                 match old.iter().find(|d| id_of(d) == id_of(doc)) {
                     None => changes.push(Change {
                         data_type: "update",
@@ -844,11 +912,11 @@ impl Dispatcher {
                 .iter()
                 .map(|change| Arc::from(change.to_event(id).to_string()))
                 .collect();
-            session.log_events(id, events.clone());
+            session.log_events(id, &events);
             if let Some(attached) = &entry.attached {
                 self.next_push += 1;
                 attached.conn.send(event_frame(
-                    &attached.watch_id,
+                    &attached.watch_id_json,
                     &format!("srv-{}", self.next_push),
                     "NEXT_EVENT",
                     &query_id,
@@ -885,11 +953,14 @@ impl Dispatcher {
                     .remember(&change.env, &change.collection, after);
             }
         }
-        let mut doc_texts: HashMap<usize, String> = HashMap::new();
+        let mut versions = Versions::default();
+        let mut updates = SharedUpdates::default();
+        let mut texts = EventTexts::default();
+        let mut request_id = String::new();
         // Frames per socket, sent together once the whole commit is processed.
         let mut outbox: HashMap<u64, (Arc<Conn>, Vec<String>)> = HashMap::new();
         for key in touched {
-            let Some(query_ids) = self.by_collection.get(&key).cloned() else {
+            let Some(query_ids) = self.by_collection.get(&key) else {
                 continue;
             };
             let changes: Vec<(&DocChange, Option<&Arc<Value>>)> = batch
@@ -899,11 +970,8 @@ impl Dispatcher {
                 .filter(|(c, _)| c.env == key.0 && c.collection == key.1)
                 .map(|(c, a)| (c, a.as_ref()))
                 .collect();
-            // Watches holding the same old version of a document share one diff of each change.
-            let mut diffs: Vec<Option<Arc<FieldChanges>>> = vec![None; changes.len()];
             for query_id in query_ids {
-                let database = self.database.clone();
-                let Some(entry) = self.sessions.get_mut(&query_id) else {
+                let Some(entry) = self.sessions.get_mut(query_id) else {
                     continue;
                 };
                 let session = &mut entry.session;
@@ -911,48 +979,41 @@ impl Dispatcher {
                     continue;
                 }
                 session.seen_commit = batch.seq;
-                let mut refill = |spec: &WatchSpec| Self::read_window(&database, spec).map(|w| w.0);
-                let mut found: Vec<Change> = Vec::new();
-                for ((change, after), shared) in changes.iter().zip(diffs.iter_mut()) {
-                    let mut diff = |old: &Value, new: &Arc<Value>| {
-                        let same_versions = after.is_some_and(|a| Arc::ptr_eq(a, new))
-                            && change.before.as_ref() == Some(old);
-                        if same_versions {
-                            shared
-                                .get_or_insert_with(|| FieldChanges::between(old, new))
-                                .clone()
-                        } else {
-                            FieldChanges::between(old, new)
-                        }
-                    };
-                    found.extend(session.apply(
-                        &change.id,
-                        change.before.is_some(),
-                        *after,
-                        change.replaced,
-                        &mut refill,
-                        &mut diff,
-                    ));
-                }
+                let found = updates.apply(session, |session| {
+                    let database = &self.database;
+                    let mut refill =
+                        |spec: &WatchSpec| Self::read_window(database, spec).map(|w| w.0);
+                    let mut found: Vec<Change> = Vec::new();
+                    for (change, after) in &changes {
+                        found.extend(session.apply(
+                            &change.id,
+                            change.before.is_some(),
+                            *after,
+                            change.replaced,
+                            &mut refill,
+                            &mut versions,
+                        ));
+                    }
+                    found
+                });
                 if found.is_empty() {
                     continue;
                 }
                 session.current_event += 1;
                 let id = session.current_event;
-                let events: Vec<Arc<str>> = found
-                    .iter()
-                    .map(|change| Arc::from(event_text(change, id, &mut doc_texts)))
-                    .collect();
-                session.log_events(id, events.clone());
+                let events = texts.events(found, id);
                 if let Some(attached) = &entry.attached {
                     self.next_push += 1;
+                    request_id.clear();
+                    request_id.push_str("srv-");
+                    request_id.push_str(itoa::Buffer::new().format(self.next_push));
                     let frame = event_frame(
-                        &attached.watch_id,
-                        &format!("srv-{}", self.next_push),
+                        &attached.watch_id_json,
+                        &request_id,
                         "NEXT_EVENT",
-                        &query_id,
+                        query_id,
                         id,
-                        &events,
+                        events,
                     );
                     outbox
                         .entry(attached.conn.id)
@@ -960,6 +1021,7 @@ impl Dispatcher {
                         .1
                         .push(frame);
                 }
+                session.log_events(id, events);
             }
         }
         for (conn, frames) in outbox.into_values() {
@@ -968,32 +1030,155 @@ impl Dispatcher {
     }
 }
 
-/// The JSON text of one event (the same object as [`Change::to_event`]); each document's text is
-/// made once per commit, whatever the number of watches it goes to.
-fn event_text(change: &Change, id: u64, doc_texts: &mut HashMap<usize, String>) -> String {
-    let doc_text = match &change.doc {
-        Some(doc) => doc_texts
-            .entry(Arc::as_ptr(doc) as usize)
-            .or_insert_with(|| json_string(&doc.to_string()))
-            .as_str(),
-        None => "\"\"",
-    };
-    let fields = change.fields.as_ref().map_or("", |f| f.wire.as_str());
-    let doc_id = change.doc_id.to_string();
-    let mut out = String::with_capacity(96 + doc_id.len() + doc_text.len() + fields.len());
-    out.push_str("{\"ID\":");
-    out.push_str(&id.to_string());
-    out.push_str(",\"DataType\":\"");
-    out.push_str(change.data_type);
-    out.push_str("\",\"QueueType\":\"");
-    out.push_str(change.queue_type);
-    out.push_str("\",\"DocID\":");
-    out.push_str(&doc_id);
-    out.push_str(",\"Doc\":");
-    out.push_str(doc_text);
-    out.push_str(fields);
-    out.push('}');
-    out
+/// The window updates of one commit. Watches of one query that share a window (see
+/// `Dispatcher::peers`) come to the same new window and changes: the first of them computes them, the
+/// others take them. Keyed by the addresses of the spec and the window the update starts from; the table
+/// holds both, so an address cannot be reused while it lives (one commit). It holds the window weakly: a
+/// window only one watch holds is still changed without copying it.
+#[derive(Default)]
+struct SharedUpdates {
+    updates: HashMap<(usize, usize), SharedUpdate>,
+}
+
+struct SharedUpdate {
+    _from: (Arc<WatchSpec>, Weak<Vec<Arc<Value>>>),
+    window: Window,
+    changes: Vec<Change>,
+}
+
+impl SharedUpdates {
+    /// The changes of this commit for `session` (its window updated), made by `compute` unless a
+    /// watch with the same spec and window made them already.
+    fn apply(
+        &mut self,
+        session: &mut Session,
+        compute: impl FnOnce(&mut Session) -> Vec<Change>,
+    ) -> &[Change] {
+        let key = (
+            Arc::as_ptr(&session.spec) as usize,
+            Arc::as_ptr(&session.window) as usize,
+        );
+        let update = self.updates.entry(key).or_insert_with(|| {
+            let from = (session.spec.clone(), Arc::downgrade(&session.window));
+            let changes = compute(session);
+            SharedUpdate {
+                _from: from,
+                window: session.window.clone(),
+                changes,
+            }
+        });
+        session.window = update.window.clone();
+        &update.changes
+    }
+}
+
+/// The event texts of one commit. Watches that report the same change under the same event id share
+/// one text (and one copy in their resume logs); each document's text is made once, whatever the number
+/// of watches it goes to. Documents and field changes are keyed by address: the table holds them, so
+/// an address cannot be reused while it lives (one commit).
+#[derive(Default)]
+struct EventTexts {
+    docs: HashMap<usize, (Arc<Value>, String)>,
+    events: HashMap<EventKey, (Change, Arc<str>)>,
+    /// The last watch's changes and their texts: watches of one query, the usual case, come one after
+    /// the other with the same changes, found here without hashing anything.
+    previous: Option<PreviousEvents>,
+}
+
+struct PreviousEvents {
+    id: u64,
+    changes: Vec<Change>,
+    texts: Vec<Arc<str>>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct EventKey {
+    id: u64,
+    data_type: &'static str,
+    queue_type: &'static str,
+    doc: usize,
+    fields: usize,
+    doc_id: String,
+}
+
+/// Whether two changes make the same event text (the same versions by address, as [`EventKey`]).
+fn same_event(a: &Change, b: &Change) -> bool {
+    a.data_type == b.data_type
+        && a.queue_type == b.queue_type
+        && a.doc_id == b.doc_id
+        && a.doc.as_ref().map(Arc::as_ptr) == b.doc.as_ref().map(Arc::as_ptr)
+        && a.fields.as_ref().map(Arc::as_ptr) == b.fields.as_ref().map(Arc::as_ptr)
+}
+
+impl EventTexts {
+    /// The texts of the changes one commit makes to a watch, under its event id `id`.
+    fn events(&mut self, found: &[Change], id: u64) -> &[Arc<str>] {
+        let same_as_previous = self.previous.as_ref().is_some_and(|previous| {
+            previous.id == id
+                && previous.changes.len() == found.len()
+                && previous
+                    .changes
+                    .iter()
+                    .zip(found)
+                    .all(|(a, b)| same_event(a, b))
+        });
+        if !same_as_previous {
+            let texts = found.iter().map(|c| self.event(c, id)).collect();
+            self.previous = Some(PreviousEvents {
+                id,
+                changes: found.to_vec(),
+                texts,
+            });
+        }
+        self.previous
+            .as_ref()
+            .map_or(&[], |previous| &previous.texts)
+    }
+
+    /// The text of `change` under event id `id` (the same object as [`Change::to_event`]).
+    fn event(&mut self, change: &Change, id: u64) -> Arc<str> {
+        let key = EventKey {
+            id,
+            data_type: change.data_type,
+            queue_type: change.queue_type,
+            doc: change.doc.as_ref().map_or(0, |d| Arc::as_ptr(d) as usize),
+            fields: change
+                .fields
+                .as_ref()
+                .map_or(0, |f| Arc::as_ptr(f) as usize),
+            doc_id: change.doc_id.to_string(),
+        };
+        if let Some((_, text)) = self.events.get(&key) {
+            return text.clone();
+        }
+        let doc_text = match &change.doc {
+            Some(doc) => {
+                &self
+                    .docs
+                    .entry(Arc::as_ptr(doc) as usize)
+                    .or_insert_with(|| (doc.clone(), json_string(&doc.to_string())))
+                    .1
+            }
+            None => "\"\"",
+        };
+        let fields = change.fields.as_ref().map_or("", |f| f.wire.as_str());
+        let mut out = String::with_capacity(96 + key.doc_id.len() + doc_text.len() + fields.len());
+        out.push_str("{\"ID\":");
+        out.push_str(itoa::Buffer::new().format(id));
+        out.push_str(",\"DataType\":\"");
+        out.push_str(change.data_type);
+        out.push_str("\",\"QueueType\":\"");
+        out.push_str(change.queue_type);
+        out.push_str("\",\"DocID\":");
+        out.push_str(&key.doc_id);
+        out.push_str(",\"Doc\":");
+        out.push_str(doc_text);
+        out.push_str(fields);
+        out.push('}');
+        let text: Arc<str> = Arc::from(out);
+        self.events.insert(key, (change.clone(), text.clone()));
+        text
+    }
 }
 
 fn string_field(data: &Value, name: &str) -> Result<String, WatchError> {
@@ -1050,20 +1235,20 @@ mod tests {
                 )),
             },
         ];
-        let mut texts = HashMap::new();
+        let mut texts = EventTexts::default();
         let events: Vec<Arc<str>> = changes
             .iter()
             .map(|change| {
-                let text = event_text(change, 7, &mut texts);
+                let text = texts.event(change, 7);
                 assert_eq!(
                     serde_json::from_str::<Value>(&text).unwrap(),
                     change.to_event(7)
                 );
-                Arc::from(text)
+                text
             })
             .collect();
         let frame: Value = serde_json::from_str(&event_frame(
-            "w\"1",
+            &json_string("w\"1"),
             "srv-1",
             "NEXT_EVENT",
             "q-1",
@@ -1077,5 +1262,182 @@ mod tests {
                    "msgData": {"queryID": "q-1", "currEvent": 7,
                                "events": [changes[0].to_event(7), changes[1].to_event(7)]}})
         );
+    }
+
+    #[test]
+    fn watches_with_the_same_changes_share_their_event_texts() {
+        let doc = Arc::new(json!({"_id": "a", "n": 1}));
+        let change = |doc: &Arc<Value>, doc_id: &str| Change {
+            data_type: "add",
+            queue_type: "enqueue",
+            doc_id: json!(doc_id),
+            doc: Some(doc.clone()),
+            fields: None,
+        };
+        let mut texts = EventTexts::default();
+        let first = texts.events(&[change(&doc, "a")], 3).to_vec();
+        // The next watch with the same changes (the memo of the previous one) …
+        let same = texts.events(&[change(&doc, "a")], 3).to_vec();
+        assert!(Arc::ptr_eq(&first[0], &same[0]));
+        // … and one after a watch with other changes (the table) get the same text.
+        let other = texts.events(&[change(&doc, "b")], 3).to_vec();
+        assert_eq!(
+            serde_json::from_str::<Value>(&other[0]).unwrap()["DocID"],
+            "b"
+        );
+        let again = texts.events(&[change(&doc, "a")], 3).to_vec();
+        assert!(Arc::ptr_eq(&first[0], &again[0]));
+        // Another event id, or an equal document at another address, is another text.
+        let later = texts.events(&[change(&doc, "a")], 4).to_vec();
+        assert_eq!(
+            serde_json::from_str::<Value>(&later[0]).unwrap(),
+            change(&doc, "a").to_event(4)
+        );
+        let copy = Arc::new((*doc).clone());
+        let separate = texts.events(&[change(&copy, "a")], 3).to_vec();
+        assert!(!Arc::ptr_eq(&first[0], &separate[0]));
+        assert_eq!(*first[0], *separate[0]);
+    }
+
+    type Batches = Arc<std::sync::Mutex<Vec<Arc<CommitBatch>>>>;
+
+    /// A dispatcher on a fresh store with collection `room` (`READONLY`) holding `{_id: "d<n>", n}`
+    /// for n in 0..3, the commit batches the store publishes, and the documents' seqs.
+    fn dispatcher() -> (tempfile::TempDir, Dispatcher, Batches, Vec<i64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::open(&crate::config::Config::new(dir.path(), dir.path())).unwrap();
+        let batches: Batches = Arc::default();
+        let sink = batches.clone();
+        database
+            .store()
+            .set_change_listener(Arc::new(move |b| sink.lock().unwrap().push(b)));
+        let seqs = database
+            .store()
+            .write(|t| {
+                let meta = t.create_collection("e", "room", &json!("READONLY"), &[], 0)?;
+                (0..3)
+                    .map(|n| t.insert(&meta, &json!({"_id": format!("d{n}"), "n": n})))
+                    .collect()
+            })
+            .unwrap();
+        let dispatcher = Dispatcher {
+            database,
+            sessions: HashMap::new(),
+            by_collection: HashMap::new(),
+            by_watch: HashMap::new(),
+            peers: HashMap::new(),
+            next_query: 0,
+            next_push: 0,
+            interned: Interned::default(),
+        };
+        (dir, dispatcher, batches, seqs)
+    }
+
+    #[test]
+    fn watches_of_one_query_share_their_window_and_its_updates() {
+        let (_dir, mut d, batches, seqs) = dispatcher();
+        let (conn, mut frames, _close) = Conn::new(1, usize::MAX / 2);
+        let user = WsUser {
+            env: "e".into(),
+            uid: "u".into(),
+            openid: "o".into(),
+        };
+        let watch = |d: &mut Dispatcher, watch_id: &str, query: &str| {
+            d.init(&WatchRequest {
+                conn: conn.clone(),
+                user: user.clone(),
+                watch_id: watch_id.into(),
+                request_id: "r".into(),
+                data: json!({"envId": "e", "collName": "room", "query": query}),
+            })
+            .unwrap();
+        };
+        watch(&mut d, "a", "{}");
+        watch(&mut d, "b", "{\"n\":{\"$gte\":1}}");
+        watch(&mut d, "c", "{}");
+        let session = |d: &Dispatcher, query_id: &str| {
+            let session = &d.sessions[query_id].session;
+            (session.spec.clone(), session.window.clone())
+        };
+        let shared = |d: &Dispatcher| {
+            let (a, c, b) = (session(d, "q-1"), session(d, "q-3"), session(d, "q-2"));
+            Arc::ptr_eq(&a.0, &c.0)
+                && Arc::ptr_eq(&a.1, &c.1)
+                && !Arc::ptr_eq(&a.0, &b.0)
+                && !Arc::ptr_eq(&a.1, &b.1)
+        };
+        assert!(shared(&d));
+        while frames.try_recv().is_ok() {}
+
+        let meta = d
+            .database
+            .store()
+            .read(|t| t.collection("e", "room"))
+            .unwrap();
+        d.database
+            .store()
+            .write(|t| t.replace(&meta, seqs[0], &json!({"_id": "d0", "n": 5})))
+            .unwrap();
+        for batch in batches.lock().unwrap().drain(..) {
+            d.publish(&batch);
+        }
+        // Still one window for a and c (updated once), and every watch got its event.
+        assert!(shared(&d));
+        assert_eq!(session(&d, "q-1").1.len(), 3);
+        assert_eq!(session(&d, "q-2").1.len(), 3);
+        let mut pushed = Vec::new();
+        while let Ok(batch) = frames.try_recv() {
+            pushed.extend(batch);
+        }
+        let pushed: Vec<Value> = pushed
+            .iter()
+            .map(|f| serde_json::from_str(f).unwrap())
+            .collect();
+        let kinds: Vec<(&str, &str)> = pushed
+            .iter()
+            .map(|f| {
+                let event = &f["msgData"]["events"][0];
+                (
+                    f["watchId"].as_str().unwrap(),
+                    event["QueueType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [("a", "update"), ("b", "enqueue"), ("c", "update")]);
+    }
+
+    #[test]
+    fn a_window_only_one_watch_holds_is_updated_in_place() {
+        let spec = Arc::new(WatchSpec {
+            env: "e".into(),
+            collection: "c".into(),
+            matcher: Matcher::new(&json!({})).unwrap(),
+            query: json!({}),
+            order: WatchSpec::order_from(&[]),
+            limit: None,
+            check_each: None,
+        });
+        let docs: Vec<Arc<Value>> = (0..100)
+            .map(|n| Arc::new(json!({"_id": format!("d{n}"), "n": n})))
+            .collect();
+        let mut session = Session::new(spec, Arc::new(docs), 0);
+        let buffer = session.window.as_ptr();
+        let after = Arc::new(json!({"_id": "d7", "n": 70}));
+        let mut versions = Versions::default();
+        let changes = SharedUpdates::default()
+            .apply(&mut session, |session| {
+                session.apply(
+                    &json!("d7"),
+                    true,
+                    Some(&after),
+                    false,
+                    &mut |_| unreachable!(),
+                    &mut versions,
+                )
+            })
+            .to_vec();
+        assert_eq!(changes.len(), 1);
+        assert!(Arc::ptr_eq(&session.window[7], &after));
+        assert_eq!(session.window.as_ptr(), buffer);
     }
 }

@@ -15,7 +15,7 @@
 //! All changes one commit makes to a watch share one event id, so they reach the user as one snapshot.
 
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -28,6 +28,10 @@ use crate::database::{DbResult, Matcher, SortSpec};
 pub const RESUME_EVENT_IDS: usize = 1024;
 /// Most bytes of event frames a watch keeps for resuming.
 pub const RESUME_BYTES: usize = 4 * 1024 * 1024;
+
+/// A watch's result, in order. Watches of one query that hold the same documents share one (copied
+/// when one of them changes it alone): a commit then updates it once for all of them.
+pub type Window = Arc<Vec<Arc<Value>>>;
 
 /// What a watch selects.
 pub struct WatchSpec {
@@ -88,6 +92,29 @@ impl WatchSpec {
 
     fn compare(&self, a: &Value, b: &Value) -> Ordering {
         self.order.compare(a, b)
+    }
+
+    /// A text equal for two specs exactly when they select the same documents in the same order and
+    /// limit (so their watches can share a window); `None` with custom rules, which depend on the user.
+    pub fn share_key(&self) -> Option<String> {
+        if self.check_each.is_some() {
+            return None;
+        }
+        let order: Vec<Value> = self
+            .order
+            .keys
+            .iter()
+            .map(|key| Value::from(vec![Value::from(key.path.join(".")), key.descending.into()]))
+            .collect();
+        let limit = self.limit.map_or(Value::Null, Value::from);
+        let key = vec![
+            Value::from(self.env.as_str()),
+            Value::from(self.collection.as_str()),
+            self.query.clone(),
+            Value::from(order),
+            limit,
+        ];
+        Some(Value::from(key).to_string())
     }
 }
 
@@ -171,9 +198,42 @@ impl FieldChanges {
     }
 }
 
-/// Computes the field changes between two versions of a document (the hub shares one result
-/// between watches that hold the same old version).
-pub type Differ<'a> = dyn FnMut(&Value, &Arc<Value>) -> Arc<FieldChanges> + 'a;
+/// Compares and diffs two versions of a document, once per pair of versions: the watches of a
+/// collection hold one shared copy of each document (the hub interns them), so one commit asks every
+/// watch the same question. Pairs are keyed by address; the memo holds both versions, so an address
+/// cannot be reused while it lives (one commit).
+#[derive(Default)]
+pub struct Versions {
+    pairs: HashMap<(usize, usize), VersionPair>,
+}
+
+struct VersionPair {
+    _versions: (Arc<Value>, Arc<Value>),
+    same: bool,
+    fields: Arc<FieldChanges>,
+}
+
+impl Versions {
+    fn pair(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> &VersionPair {
+        let key = (Arc::as_ptr(old) as usize, Arc::as_ptr(new) as usize);
+        self.pairs.entry(key).or_insert_with(|| VersionPair {
+            _versions: (old.clone(), new.clone()),
+            same: Arc::ptr_eq(old, new) || **old == **new,
+            fields: FieldChanges::between(old, new),
+        })
+    }
+
+    /// The field changes from `old` to `new`, or `None` when the two versions are equal.
+    pub fn changes(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> Option<Arc<FieldChanges>> {
+        let pair = self.pair(old, new);
+        (!pair.same).then(|| pair.fields.clone())
+    }
+
+    /// The field changes from `old` to `new` (none when they are equal).
+    pub fn diff(&mut self, old: &Arc<Value>, new: &Arc<Value>) -> Arc<FieldChanges> {
+        self.pair(old, new).fields.clone()
+    }
+}
 
 /// The fields that differ between `old` and `new`: changed or added ones as dotted paths with their
 /// new values, removed ones as dotted paths. Sub-documents present on both sides are compared field by
@@ -230,21 +290,30 @@ fn is_special(value: &Value) -> bool {
 }
 
 fn id_of(doc: &Value) -> &Value {
-    doc.get("_id").unwrap_or(&Value::Null)
+    // Stored documents have `_id` first (`with_id_first`): no hashing of "_id" when looking one up
+    // in a window, which every watch does for every change.
+    let first = doc.as_object().and_then(|map| map.iter().next());
+    match first {
+        Some((key, id)) if key == "_id" => id,
+        _ => doc.get("_id").unwrap_or(&Value::Null),
+    }
 }
 
 /// A watch's state on the server.
 pub struct Session {
-    /// What it selects.
-    pub spec: WatchSpec,
+    /// What it selects (shared by watches of the same query).
+    pub spec: Arc<WatchSpec>,
     /// The current result, in order.
-    pub window: Vec<Arc<Value>>,
+    pub window: Window,
     /// The id of the last event (the `currEvent` of the protocol).
     pub current_event: u64,
     /// Commits up to this sequence number are already reflected in `window`.
     pub seen_commit: u64,
-    /// Recent events for resuming: `(event id, event objects)`, oldest first.
-    log: VecDeque<(u64, Vec<Arc<str>>)>,
+    /// Recent events for resuming: `(event id, event object)`, oldest first (an id's events together;
+    /// one entry per event, not a list per id: no allocation per watch and commit).
+    log: VecDeque<(u64, Arc<str>)>,
+    /// How many event ids `log` holds.
+    log_ids: usize,
     log_bytes: usize,
     /// Event ids before this one are no longer in `log`.
     log_start: u64,
@@ -261,13 +330,14 @@ pub enum Resume {
 
 impl Session {
     /// A session whose result is `window`, read at commit `seen_commit`; its first event id is 1.
-    pub fn new(spec: WatchSpec, window: Vec<Arc<Value>>, seen_commit: u64) -> Session {
+    pub fn new(spec: Arc<WatchSpec>, window: Window, seen_commit: u64) -> Session {
         Session {
             spec,
             window,
             current_event: 1,
             seen_commit,
             log: VecDeque::new(),
+            log_ids: 0,
             log_bytes: 0,
             log_start: 2,
         }
@@ -291,6 +361,7 @@ impl Session {
     pub fn restart_at(&mut self, event_id: u64) {
         self.current_event = event_id;
         self.log.clear();
+        self.log_ids = 0;
         self.log_bytes = 0;
         self.log_start = event_id + 1;
     }
@@ -307,11 +378,12 @@ impl Session {
         after: Option<&Arc<Value>>,
         replaced: bool,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
-        diff: &mut Differ<'_>,
+        versions: &mut Versions,
     ) -> Vec<Change> {
         let position = self.window.iter().position(|doc| id_of(doc) == id);
         let admitted = after.filter(|doc| self.spec.admits(doc));
-        let stayed = |old: &Value, new: &Arc<Value>, diff: &mut Differ<'_>| {
+        // A member that changed and stays in the result (`fields`: its changes, not empty).
+        let stayed = |new: &Arc<Value>, fields: Arc<FieldChanges>| {
             if replaced {
                 Change {
                     data_type: "replace",
@@ -326,14 +398,20 @@ impl Session {
                     queue_type: "update",
                     doc_id: id.clone(),
                     doc: None,
-                    fields: Some(diff(old, new)),
+                    fields: Some(fields),
                 }
             }
         };
         match self.spec.limit {
-            None => {
-                self.apply_unlimited(id, position, before_exists, after, admitted, diff, stayed)
-            }
+            None => self.apply_unlimited(
+                id,
+                position,
+                before_exists,
+                after,
+                admitted,
+                versions,
+                stayed,
+            ),
             Some(limit) => self.apply_limited(
                 id,
                 limit,
@@ -342,7 +420,7 @@ impl Session {
                 after,
                 admitted,
                 refill,
-                diff,
+                versions,
                 stayed,
             ),
         }
@@ -358,24 +436,26 @@ impl Session {
         before_exists: bool,
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
-        diff: &mut Differ<'_>,
-        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
+        versions: &mut Versions,
+        stayed: impl Fn(&Arc<Value>, Arc<FieldChanges>) -> Change,
     ) -> Vec<Change> {
         match (position, admitted) {
             (Some(index), Some(new)) => {
-                let old = std::mem::replace(&mut self.window[index], new.clone());
-                if *old == **new {
-                    Vec::new()
-                } else {
-                    vec![stayed(&old, new, diff)]
+                let changes = versions.changes(&self.window[index], new);
+                if !Arc::ptr_eq(&self.window[index], new) {
+                    Arc::make_mut(&mut self.window)[index] = new.clone();
+                }
+                match changes {
+                    Some(fields) => vec![stayed(new, fields)],
+                    None => Vec::new(),
                 }
             }
             (Some(index), None) => {
-                let old = self.window.swap_remove(index);
-                vec![left(id, &old, after, diff)]
+                let old = Arc::make_mut(&mut self.window).swap_remove(index);
+                vec![left(id, &old, after, versions)]
             }
             (None, Some(new)) => {
-                self.window.push(new.clone());
+                Arc::make_mut(&mut self.window).push(new.clone());
                 vec![entered(id, before_exists, new)]
             }
             (None, None) => Vec::new(),
@@ -392,11 +472,11 @@ impl Session {
         after: Option<&Arc<Value>>,
         admitted: Option<&Arc<Value>>,
         refill: &mut dyn FnMut(&WatchSpec) -> DbResult<Vec<Arc<Value>>>,
-        diff: &mut Differ<'_>,
-        stayed: impl Fn(&Value, &Arc<Value>, &mut Differ<'_>) -> Change,
+        versions: &mut Versions,
+        stayed: impl Fn(&Arc<Value>, Arc<FieldChanges>) -> Change,
     ) -> Vec<Change> {
         let old_window = self.window.clone();
-        let mut new_window = old_window.clone();
+        let mut new_window: Vec<Arc<Value>> = old_window.to_vec();
         if let Some(index) = position {
             new_window.remove(index);
         }
@@ -427,13 +507,13 @@ impl Session {
             }
         }
         let mut changes = Vec::new();
-        for old in &old_window {
+        for old in old_window.iter() {
             let old_id = id_of(old);
             if new_window.iter().any(|doc| id_of(doc) == old_id) {
                 continue;
             }
             if old_id == id {
-                changes.push(left(id, old, after, diff));
+                changes.push(left(id, old, after, versions));
             } else {
                 changes.push(Change {
                     data_type: "limit",
@@ -455,23 +535,35 @@ impl Session {
                     doc: Some(new.clone()),
                     fields: None,
                 }),
-                Some(old) if new_id == id && **old != **new => changes.push(stayed(old, new, diff)),
+                Some(old) if new_id == id => {
+                    if let Some(fields) = versions.changes(old, new) {
+                        changes.push(stayed(new, fields));
+                    }
+                }
                 Some(_) => {}
             }
         }
-        self.window = new_window;
+        self.window = Arc::new(new_window);
         changes
     }
 
     /// Records the events of one event id for resuming, dropping the oldest beyond the bounds.
-    pub fn log_events(&mut self, id: u64, events: Vec<Arc<str>>) {
-        self.log_bytes += events.iter().map(|e| e.len()).sum::<usize>();
-        self.log.push_back((id, events));
-        while self.log.len() > RESUME_EVENT_IDS || self.log_bytes > RESUME_BYTES {
-            let Some((dropped, events)) = self.log.pop_front() else {
+    pub fn log_events(&mut self, id: u64, events: &[Arc<str>]) {
+        self.log_ids += 1;
+        for event in events {
+            self.log_bytes += event.len();
+            self.log.push_back((id, event.clone()));
+        }
+        while self.log_ids > RESUME_EVENT_IDS || self.log_bytes > RESUME_BYTES {
+            let Some(&(dropped, _)) = self.log.front() else {
                 break;
             };
-            self.log_bytes -= events.iter().map(|e| e.len()).sum::<usize>();
+            while self.log.front().is_some_and(|(id, _)| *id == dropped) {
+                if let Some((_, event)) = self.log.pop_front() {
+                    self.log_bytes -= event.len();
+                }
+            }
+            self.log_ids -= 1;
             self.log_start = dropped + 1;
         }
     }
@@ -485,14 +577,19 @@ impl Session {
             self.log
                 .iter()
                 .filter(|(id, _)| *id > client_event)
-                .flat_map(|(_, events)| events.iter().cloned())
+                .map(|(_, event)| event.clone())
                 .collect(),
         )
     }
 }
 
 /// The change for a document that left the result (deleted, or changed so it no longer matches).
-fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>, diff: &mut Differ<'_>) -> Change {
+fn left(
+    id: &Value,
+    old: &Arc<Value>,
+    after: Option<&Arc<Value>>,
+    versions: &mut Versions,
+) -> Change {
     match after {
         None => Change {
             data_type: "remove",
@@ -506,7 +603,7 @@ fn left(id: &Value, old: &Value, after: Option<&Arc<Value>>, diff: &mut Differ<'
             queue_type: "dequeue",
             doc_id: id.clone(),
             doc: None,
-            fields: Some(diff(old, new)),
+            fields: Some(versions.diff(old, new)),
         },
     }
 }
@@ -541,12 +638,12 @@ mod tests {
         }
     }
 
-    fn doc(v: Value) -> Arc<Value> {
-        Arc::new(v)
+    fn session(spec: WatchSpec, window: Vec<Arc<Value>>, seen_commit: u64) -> Session {
+        Session::new(Arc::new(spec), Arc::new(window), seen_commit)
     }
 
-    fn fresh(old: &Value, new: &Arc<Value>) -> Arc<FieldChanges> {
-        FieldChanges::between(old, new)
+    fn doc(v: Value) -> Arc<Value> {
+        Arc::new(v)
     }
 
     fn no_refill(_: &WatchSpec) -> DbResult<Vec<Arc<Value>>> {
@@ -575,7 +672,7 @@ mod tests {
 
     #[test]
     fn unlimited_watch_sees_add_update_leave_and_remove() {
-        let mut s = Session::new(spec(json!({"done": false}), &[], None), vec![], 0);
+        let mut s = session(spec(json!({"done": false}), &[], None), vec![], 0);
         let a = doc(json!({"_id": "a", "done": false, "n": 1}));
         let changes = s.apply(
             &json!("a"),
@@ -583,7 +680,7 @@ mod tests {
             Some(&a),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
         let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
@@ -593,7 +690,7 @@ mod tests {
             Some(&a2),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
         assert_eq!(
@@ -608,7 +705,7 @@ mod tests {
                 Some(&a2),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
         let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
@@ -618,7 +715,7 @@ mod tests {
             Some(&a3),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         let changes = s.apply(
@@ -627,10 +724,17 @@ mod tests {
             Some(&a2),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
-        let changes = s.apply(&json!("a"), true, None, false, &mut no_refill, &mut fresh);
+        let changes = s.apply(
+            &json!("a"),
+            true,
+            None,
+            false,
+            &mut no_refill,
+            &mut Versions::default(),
+        );
         assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
         assert!(s.window.is_empty());
         // Documents outside the query never show.
@@ -642,14 +746,14 @@ mod tests {
                 Some(&b),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
     }
 
     #[test]
     fn a_replaced_member_is_a_replace_with_its_document() {
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({"done": false}), &[], None),
             vec![doc(json!({"_id": "a", "done": false, "n": 1}))],
             0,
@@ -661,7 +765,7 @@ mod tests {
             Some(&a2),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
         assert_eq!(changes[0].doc.as_deref(), Some(&*a2));
@@ -674,12 +778,12 @@ mod tests {
             Some(&a3),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         // In a limit window too.
         let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({}), &[("n", false)], Some(2)),
             vec![d("a", 1), d("b", 2)],
             0,
@@ -690,7 +794,7 @@ mod tests {
             Some(&d("a", 0)),
             true,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
     }
@@ -698,7 +802,7 @@ mod tests {
     #[test]
     fn limit_windows_enqueue_and_dequeue() {
         let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
-        let mut s = Session::new(
+        let mut s = session(
             spec(json!({}), &[("n", false)], Some(2)),
             vec![d("a", 1), d("b", 2)],
             0,
@@ -710,7 +814,7 @@ mod tests {
             Some(&d("c", 0)),
             false,
             &mut no_refill,
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -727,7 +831,7 @@ mod tests {
                 Some(&d("x", 9)),
                 false,
                 &mut no_refill,
-                &mut fresh
+                &mut Versions::default()
             )
             .is_empty());
         // Removing a member of a full window pulls the next one from the store.
@@ -737,7 +841,7 @@ mod tests {
             None,
             false,
             &mut |_| Ok(vec![d("c", 0), d("b", 2)]),
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -760,7 +864,7 @@ mod tests {
             Some(&d("c", 10)),
             false,
             &mut |_| Ok(vec![d("b", 2), d("x", 9)]),
-            &mut fresh,
+            &mut Versions::default(),
         );
         assert_eq!(
             kinds(&changes),
@@ -787,10 +891,10 @@ mod tests {
 
     #[test]
     fn resume_serves_logged_events_or_asks_for_a_restart() {
-        let mut s = Session::new(spec(json!({}), &[], None), vec![], 0);
+        let mut s = session(spec(json!({}), &[], None), vec![], 0);
         for id in 2..=4u64 {
             s.current_event = id;
-            s.log_events(id, vec![Arc::from(format!("e{id}").as_str())]);
+            s.log_events(id, &[Arc::from(format!("e{id}").as_str())]);
         }
         assert_eq!(
             s.resume_from(2),
@@ -804,9 +908,47 @@ mod tests {
         assert_eq!(s.resume_from(5), Resume::TooOld);
         for id in 5..(6 + RESUME_EVENT_IDS as u64) {
             s.current_event = id;
-            s.log_events(id, vec![Arc::from("x")]);
+            s.log_events(id, &[Arc::from("x")]);
         }
         assert_eq!(s.resume_from(2), Resume::TooOld);
         assert!(matches!(s.resume_from(s.current_event - 3), Resume::Events(e) if e.len() == 3));
+
+        // The bounds count event ids, not events; an id's events leave together.
+        let mut s = session(spec(json!({}), &[], None), vec![], 0);
+        for id in 2..(2 + RESUME_EVENT_IDS as u64) {
+            s.current_event = id;
+            s.log_events(id, &[Arc::from(format!("{id}a").as_str()), Arc::from("b")]);
+        }
+        assert!(matches!(s.resume_from(1), Resume::Events(e) if e.len() == 2 * RESUME_EVENT_IDS));
+        s.current_event += 1;
+        s.log_events(s.current_event, &[Arc::from("last")]);
+        assert_eq!(s.resume_from(1), Resume::TooOld);
+        assert!(
+            matches!(s.resume_from(2), Resume::Events(e) if e.len() == 2 * RESUME_EVENT_IDS - 1 && *e[0] == *"3a")
+        );
+        // A single id larger than the byte bound is not kept.
+        s.current_event += 1;
+        let huge: Arc<str> = Arc::from("x".repeat(RESUME_BYTES + 1).as_str());
+        s.log_events(s.current_event, &[huge]);
+        assert_eq!(s.resume_from(s.current_event - 1), Resume::TooOld);
+        assert_eq!(s.resume_from(s.current_event), Resume::Events(vec![]));
+    }
+
+    #[test]
+    fn versions_compare_and_diff_each_pair_once() {
+        let mut versions = Versions::default();
+        let old = doc(json!({"_id": "a", "n": 1, "gone": true}));
+        let new = doc(json!({"_id": "a", "n": 2}));
+        let fields = versions.changes(&old, &new).unwrap();
+        assert_eq!(
+            (fields.updated_text.as_str(), fields.removed_text.as_str()),
+            ("{\"n\":2}", "[\"gone\"]")
+        );
+        assert!(Arc::ptr_eq(&fields, &versions.changes(&old, &new).unwrap()));
+        // Equal versions, at one address or two, make no change (and an empty diff).
+        assert!(versions.changes(&new, &new).is_none());
+        let copy = doc((*new).clone());
+        assert!(versions.changes(&new, &copy).is_none());
+        assert!(versions.diff(&new, &copy).updated.is_empty());
     }
 }
