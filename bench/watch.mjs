@@ -11,7 +11,7 @@
 //   measure its own JSON.parse queue more than the emulator. Times are process.hrtime (the same monotonic
 //   clock in every thread): each thread stamps its first and last parsed frame of a write.
 //   memory: the emulator's RSS (VmRSS) with no watcher, then with 1000 idle watchers (20 documents each).
-// Usage: node bench/watch.mjs [samples=200]
+// Usage: node bench/watch.mjs [samples=200]   (WATCH_CLIENT_THREADS=1: every frame parsed on one client thread)
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -24,7 +24,8 @@ const ENV = 'bench-watch';
 const WATCHES_PER_SOCKET = 100;
 const SEED_DOCS = 20;
 const MAX_WATCHERS = 1000;
-const CLIENT_THREADS = Math.min(Math.ceil(MAX_WATCHERS / WATCHES_PER_SOCKET), availableParallelism());
+// WATCH_CLIENT_THREADS=1 parses every frame on one thread (the figure before the spread, for comparison).
+const CLIENT_THREADS = Math.min(Math.ceil(MAX_WATCHERS / WATCHES_PER_SOCKET), Number(process.env.WATCH_CLIENT_THREADS) || availableParallelism());
 
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 const nowNs = () => process.hrtime.bigint();
