@@ -381,24 +381,25 @@ pub fn spawn(database: Database) -> Sender<Command> {
     }));
     std::thread::Builder::new()
         .name("realtime-dispatcher".into())
-        .spawn(move || {
-            Dispatcher {
-                database,
-                sessions: HashMap::new(),
-                by_collection: HashMap::new(),
-                by_watch: HashMap::new(),
-                peers: HashMap::new(),
-                next_query: 0,
-                next_push: 0,
-                interned: Interned::default(),
-            }
-            .run(rx)
-        })
+        .spawn(move || Dispatcher::new(database).run(rx))
         .expect("spawn the realtime dispatcher");
     tx
 }
 
 impl Dispatcher {
+    fn new(database: Database) -> Dispatcher {
+        Dispatcher {
+            database,
+            sessions: HashMap::new(),
+            by_collection: HashMap::new(),
+            by_watch: HashMap::new(),
+            peers: HashMap::new(),
+            next_query: 0,
+            next_push: 0,
+            interned: Interned::default(),
+        }
+    }
+
     fn run(mut self, rx: Receiver<Command>) {
         let mut last_sweep = Instant::now();
         loop {
@@ -1320,16 +1321,7 @@ mod tests {
                     .collect()
             })
             .unwrap();
-        let dispatcher = Dispatcher {
-            database,
-            sessions: HashMap::new(),
-            by_collection: HashMap::new(),
-            by_watch: HashMap::new(),
-            peers: HashMap::new(),
-            next_query: 0,
-            next_push: 0,
-            interned: Interned::default(),
-        };
+        let dispatcher = Dispatcher::new(database);
         (dir, dispatcher, batches, seqs)
     }
 
