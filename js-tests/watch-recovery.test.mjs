@@ -230,6 +230,25 @@ test('INIT_WATCH never answered: resent on the 2nd and 4th idle tick, onError -4
   });
 });
 
+test('an INIT_WATCH answered after it was sent again: one init snapshot, from the latest answer', async () => {
+  await withServer(async (server, watch) => {
+    const child = watch({ snapshots: 2, deadlineMs: 8_000 });
+    const first = (await server.frame((f) => f.msg.msgType === 'INIT_WATCH', { timeoutMs: 10_000 })).msg;
+    const again = (await server.frame((f) => f.msg.msgType === 'INIT_WATCH' && f.msg.requestId !== first.requestId, { timeoutMs: 10_000 })).msg;
+    // The slow server answers both, the first one late; then one change follows.
+    answer(server, first, 'INIT_EVENT', { queryID: 'q-old', currEvent: 1, events: [ev(1, 'init', 'init', 'a', { _id: 'a' })] });
+    answer(server, again, 'INIT_EVENT', { queryID: 'q-new', currEvent: 2, events: [ev(2, 'init', 'init', 'a', { _id: 'a' }), ev(2, 'init', 'init', 'b', { _id: 'b' })] });
+    answer(server, { watchId: again.watchId, requestId: 'srv' }, 'NEXT_EVENT', { queryID: 'q-new', currEvent: 3, events: [ev(3, 'add', 'enqueue', 'c', { _id: 'c' })] });
+    const seen = await child;
+
+    assert.deepEqual(seen.errors, [], 'no onError');
+    assert.deepEqual(seen.snapshots.map((s) => [s.id, s.type, s.docs]), [
+      [2, 'init', ['b', 'a']], // no orderBy: _id descending, as the server orders
+      [3, null, ['c', 'b', 'a']],
+    ]);
+  });
+});
+
 test('REBUILD_WATCH never answered: resent twice on idle ticks, then onError -402004', async () => {
   await withServer(async (server, watch) => {
     const child = watch({ snapshots: 2 });

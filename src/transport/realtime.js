@@ -245,6 +245,9 @@ class Watcher {
     if (answered) this.pending = undefined;
     if (answered) this.retries = 0;
     if (msg.msgType === 'INIT_EVENT') {
+      // A late answer to an INIT_WATCH sent again since (or no longer waited for): the answer to the latest
+      // request is the one that counts, and taking both would deliver the init snapshot twice.
+      if (!answered) return out;
       // A fresh start: the whole result again, as one `init` snapshot with id currEvent.
       this.queryId = data.queryID;
       this.window = { last: data.currEvent - 1, docs: [] };
