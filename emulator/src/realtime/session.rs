@@ -650,6 +650,24 @@ mod tests {
         panic!("no refill expected")
     }
 
+    /// `s.apply` for a change that needs no refill, with a version memo of its own.
+    fn step(
+        s: &mut Session,
+        id: &str,
+        before_exists: bool,
+        after: Option<&Arc<Value>>,
+        replaced: bool,
+    ) -> Vec<Change> {
+        s.apply(
+            &json!(id),
+            before_exists,
+            after,
+            replaced,
+            &mut no_refill,
+            &mut Versions::default(),
+        )
+    }
+
     fn kinds(changes: &[Change]) -> Vec<(&str, &str, Value)> {
         changes
             .iter()
@@ -674,81 +692,28 @@ mod tests {
     fn unlimited_watch_sees_add_update_leave_and_remove() {
         let mut s = session(spec(json!({"done": false}), &[], None), vec![], 0);
         let a = doc(json!({"_id": "a", "done": false, "n": 1}));
-        let changes = s.apply(
-            &json!("a"),
-            false,
-            Some(&a),
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", false, Some(&a), false);
         assert_eq!(kinds(&changes), vec![("add", "enqueue", json!("a"))]);
         let a2 = doc(json!({"_id": "a", "done": false, "n": 2}));
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&a2),
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&a2), false);
         assert_eq!(kinds(&changes), vec![("update", "update", json!("a"))]);
         assert_eq!(
             changes[0].fields.as_ref().unwrap().updated,
             json!({"n": 2}).as_object().unwrap().clone()
         );
         // An identical write changes nothing.
-        assert!(s
-            .apply(
-                &json!("a"),
-                true,
-                Some(&a2),
-                false,
-                &mut no_refill,
-                &mut Versions::default()
-            )
-            .is_empty());
+        assert!(step(&mut s, "a", true, Some(&a2), false).is_empty());
         let a3 = doc(json!({"_id": "a", "done": true, "n": 2}));
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&a3),
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&a3), false);
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&a2),
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&a2), false);
         assert_eq!(kinds(&changes), vec![("update", "enqueue", json!("a"))]);
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            None,
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, None, false);
         assert_eq!(kinds(&changes), vec![("remove", "dequeue", json!("a"))]);
         assert!(s.window.is_empty());
         // Documents outside the query never show.
         let b = doc(json!({"_id": "b", "done": true}));
-        assert!(s
-            .apply(
-                &json!("b"),
-                false,
-                Some(&b),
-                false,
-                &mut no_refill,
-                &mut Versions::default()
-            )
-            .is_empty());
+        assert!(step(&mut s, "b", false, Some(&b), false).is_empty());
     }
 
     #[test]
@@ -759,27 +724,13 @@ mod tests {
             0,
         );
         let a2 = doc(json!({"_id": "a", "done": false, "m": 2}));
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&a2),
-            true,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&a2), true);
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
         assert_eq!(changes[0].doc.as_deref(), Some(&*a2));
         assert!(changes[0].fields.is_none());
         // Replaced so it no longer matches: it leaves as an update, as any change that leaves.
         let a3 = doc(json!({"_id": "a", "done": true}));
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&a3),
-            true,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&a3), true);
         assert_eq!(kinds(&changes), vec![("update", "dequeue", json!("a"))]);
         // In a limit window too.
         let d = |id: &str, n: i64| doc(json!({"_id": id, "n": n}));
@@ -788,14 +739,7 @@ mod tests {
             vec![d("a", 1), d("b", 2)],
             0,
         );
-        let changes = s.apply(
-            &json!("a"),
-            true,
-            Some(&d("a", 0)),
-            true,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "a", true, Some(&d("a", 0)), true);
         assert_eq!(kinds(&changes), vec![("replace", "update", json!("a"))]);
     }
 
@@ -808,14 +752,7 @@ mod tests {
             0,
         );
         // A smaller n enters at the front and pushes b out.
-        let changes = s.apply(
-            &json!("c"),
-            false,
-            Some(&d("c", 0)),
-            false,
-            &mut no_refill,
-            &mut Versions::default(),
-        );
+        let changes = step(&mut s, "c", false, Some(&d("c", 0)), false);
         assert_eq!(
             kinds(&changes),
             vec![
@@ -824,16 +761,7 @@ mod tests {
             ]
         );
         // A larger n never enters a full window.
-        assert!(s
-            .apply(
-                &json!("x"),
-                false,
-                Some(&d("x", 9)),
-                false,
-                &mut no_refill,
-                &mut Versions::default()
-            )
-            .is_empty());
+        assert!(step(&mut s, "x", false, Some(&d("x", 9)), false).is_empty());
         // Removing a member of a full window pulls the next one from the store.
         let changes = s.apply(
             &json!("a"),
