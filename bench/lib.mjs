@@ -47,13 +47,16 @@ export const ms = (value) => `${value.toFixed(3)} ms`;
 
 /**
  * Starts `binary` (a cloud-emulator) on a free loopback port with a fresh data dir pinned to `env`; resolves
- * with its URL, the per-run admin token, its pid, and `stop()` (SIGTERM, wait, remove the data dir).
+ * with its URL, the per-run admin token, its pid, and `stop()` (SIGTERM, SIGKILL after 5 s, wait, remove the
+ * data dir). `functions`: the functions folder (default: the empty data dir); `args`: more CLI arguments.
  */
-export async function startBenchEmulator(binary, env, prefix) {
+export async function startBenchEmulator(binary, env, prefix, { functions, args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
-  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--env', env], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    ['start', '--port', '0', '--data-dir', dataDir, '--functions', functions ?? dataDir, '--env', env, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (chunk) => { stderr += chunk; });
   const url = await new Promise((resolve, reject) => {
@@ -64,14 +67,16 @@ export async function startBenchEmulator(binary, env, prefix) {
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (match) { clearTimeout(timer); resolve(match[1]); }
     });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
+    child.once('exit', (code) => reject(new Error(`emulator exited (${code}): ${stderr}`)));
   });
   for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
   const admin = /admin token: (\w+)/.exec(stderr)[1];
   const stop = async () => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
+    const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
+    clearTimeout(grace);
     rmSync(dataDir, { recursive: true, force: true });
   };
   return { url, admin, pid: child.pid, stop };

@@ -8,51 +8,18 @@
 //   RSS:      VmHWM of the emulator (/proc/<pid>/status) before and after a 1 GiB PUT whose bytes are generated on
 //             the fly (never held by the client either), bounded to 120 s.
 // Usage: node bench/storage.mjs [MiB per transfer=32] [rounds=8]
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { PKG_DIR, median, pickEmulatorBinary, writeResults } from './lib.mjs';
+import { PKG_DIR, median, pickEmulatorBinary, startBenchEmulator, writeResults } from './lib.mjs';
 
 const MIB = 1024 * 1024;
 const SIZE = Math.min(256, Math.max(1, Number(process.argv[2] ?? 32))) * MIB;
 const ROUNDS = Math.min(50, Math.max(2, Number(process.argv[3] ?? 8)));
 const BIG = 1024 * MIB;
 const ENV = 'bench-storage';
-
-async function startEmulator(binary) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-storage-'));
-  const child = spawn(
-    binary,
-    ['start', '--port', '0', '--data-dir', dataDir, '--functions', dataDir, '--max-upload-bytes', String(BIG + MIB)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`emulator exited (${code})`)));
-  });
-  const stop = async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const grace = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(grace);
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  return { url, pid: child.pid, stop };
-}
 
 function memoryKiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -144,7 +111,7 @@ async function streamingUpload(base, token) {
 }
 
 const binary = pickEmulatorBinary();
-const emulator = await startEmulator(binary);
+const emulator = await startBenchEmulator(binary, ENV, 'bench-storage-', { args: ['--max-upload-bytes', String(BIG + MIB)] });
 try {
   const { cloud } = await import(join(PKG_DIR, 'index.mjs'));
   cloud.init({ env: ENV, endpoint: emulator.url, persistence: 'none' });

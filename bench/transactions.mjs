@@ -6,11 +6,9 @@
 //   update, txn open    the plain update while another transaction stays open (the store records each change's
 //                       before-image for snapshot reads and conflict checks)
 // Baseline: the plain update, in the same run. Usage: node bench/transactions.mjs [samples=200]
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_DIR, pickEmulatorBinary, quantile, writeResults } from './lib.mjs';
+import { BENCH_DIR, pickEmulatorBinary, quantile, startBenchEmulator, writeResults } from './lib.mjs';
 
 const SAMPLES = Math.min(2000, Math.max(20, Number(process.argv[2] ?? 200)));
 const ENV = 'bench-txn';
@@ -18,25 +16,8 @@ const ENV = 'bench-txn';
 async function main() {
   const binary = pickEmulatorBinary();
   const load = loadavg()[0];
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-txn-'));
-  const child = spawn(binary, ['start', '--port', '0', '--data-dir', dataDir, '--functions', join(BENCH_DIR, 'functions'), '--env', ENV], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  const { url, admin, stop } = await startBenchEmulator(binary, ENV, 'bench-txn-', { functions: join(BENCH_DIR, 'functions') });
   try {
-    const url = await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error('no "listening on" line in 20 s')), 20_000);
-      child.stdout.on('data', (chunk) => {
-        out += chunk;
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (match) { clearTimeout(timer); resolve(match[1]); }
-      });
-      child.once('exit', (code) => reject(new Error(`emulator exited (${code}): ${stderr}`)));
-    });
-    for (let i = 0; i < 100 && !/admin token: (\w+)/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
-    const admin = /admin token: (\w+)/.exec(stderr)[1];
     const response = await fetch(`${url}/admin/v1/functions/txn`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-admin-token': admin },
@@ -79,10 +60,7 @@ async function main() {
     ].join('\n');
     writeResults('transactions', { binary, samples: SAMPLES, load_average: load, rows, final }, md);
   } finally {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
+    await stop();
   }
 }
 
