@@ -132,8 +132,8 @@ function expose(create) {
     // A Promise-style call the lane can run alone never enters the wasm (see src/container.rs).
     face.callContainer = (options) =>
       guard('cloud.callContainer', options, () => {
-        const current_ = current();
-        return (lane || (lane = current_.containerLane()))?.call(options) || current_.callContainer(options);
+        const live = current(); // first: a restarted instance has no lane yet
+        return (lane || (lane = live.containerLane()))?.call(options) || live.callContainer(options);
       });
   }
   face.CloudID = CloudID;

@@ -74,6 +74,12 @@ pub fn dispatch_with(
     dispatch_boxed(api, callbacks, Box::pin(call))
 }
 
+/// The Promise of `call`, rejected with its error as a JS value: for internal steps (a sign-in, a slow path)
+/// that are futures too, through the same one instance of the machinery.
+pub fn promise(call: impl Future<Output = Result<JsValue, CloudError>> + 'static) -> Promise {
+    dispatch_boxed("", None, Box::pin(call)).unchecked_into()
+}
+
 /// The one instance of the Promise / callback machinery: boxing each API's future here (one allocation per
 /// call) keeps `future_to_promise`, `spawn_local` and their task code from being compiled once per API
 /// (bench/size.mjs: they were six copies).

@@ -358,8 +358,7 @@ fn lane(session: &Rc<Session>) -> Lane {
 /// the fetch; a call aborted during sign-in stops as soon as its fetch would start.
 fn with_token(session: Rc<Session>, call: Array, signal: JsValue, retried: bool) -> Promise {
     let Some((token, until)) = session.current_token_until() else {
-        // Through the Promise machinery every API shares (one copy of it in the wasm).
-        let promise = call_style::dispatch_with(API, None, async move {
+        return call_style::promise(async move {
             let token = session
                 .access_token()
                 .await
@@ -368,7 +367,6 @@ fn with_token(session: Rc<Session>, call: Array, signal: JsValue, retried: bool)
             let (token, until) = session.current_token_until().unwrap_or((token, 0.0));
             Ok(send(&session, &token, until, &call, &signal, retried).into())
         });
-        return promise.unchecked_into();
     };
     send(&session, &token, until, &call, &signal, retried)
 }

@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Promise;
-use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -209,15 +208,13 @@ impl Session {
         let outcome: Outcome = Rc::new(RefCell::new(None));
         let session = self.clone();
         let result_cell = outcome.clone();
-        // The future runs from the microtask queue, after `pending` is set below; through the Promise
-        // machinery every API shares (one copy of it in the wasm).
-        let promise: Promise = crate::call_style::dispatch_with("auth", None, async move {
+        // The future runs from the microtask queue, after `pending` is set below.
+        let promise = crate::call_style::promise(async move {
             let result = session.obtain().await;
             *result_cell.borrow_mut() = Some(result);
             *session.pending.borrow_mut() = None;
             Ok(JsValue::UNDEFINED)
-        })
-        .unchecked_into();
+        });
         *self.pending.borrow_mut() = Some((promise.clone(), outcome.clone()));
         (promise, outcome)
     }

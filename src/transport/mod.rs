@@ -220,15 +220,13 @@ fn slow_promise(
     finish: Finish,
     retried: bool,
 ) -> Promise {
-    // Through the Promise machinery every API shares (one copy of it in the wasm).
-    crate::call_style::dispatch_with(api, None, async move {
+    crate::call_style::promise(async move {
         let params_ref = OwnedParam::borrowed(&params);
         send_action(&session, action, &params_ref, retried, 0)
             .await
             .and_then(finish)
             .map_err(|failure| failure.into_error(api))
     })
-    .unchecked_into()
 }
 
 fn start_pending(
