@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { cloud } from 'taro-cloud-wasm';
 import { JS_TESTS_DIR, REPO_ROOT, lastJsonLine } from './helpers/emulator.mjs';
 import { ev, startRealtimeServer } from './helpers/realtime-server.mjs';
+import { collect } from './helpers/watch-collector.mjs';
 
 const ENV = 'rt-env';
 let server;
@@ -26,34 +27,6 @@ before(async () => {
 after(async () => {
   await server?.close();
 });
-
-/** A watcher whose snapshots and errors are collected; `next()` resolves with the next snapshot. */
-function collect(target) {
-  const snapshots = [];
-  const errors = [];
-  let wake = () => {};
-  const listener = target.watch({
-    onChange: (snapshot) => {
-      snapshots.push(snapshot);
-      wake();
-    },
-    onError: (error) => {
-      errors.push(error);
-      wake();
-    },
-  });
-  const until = async (predicate, timeoutMs = 15000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`timed out; ${snapshots.length} snapshots, errors ${errors.map((e) => e.errMsg)}`);
-      await new Promise((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  };
-  return { listener, snapshots, errors, until };
-}
 
 async function initWatch(from = 0) {
   const { msg } = await server.frame((f) => f.msg.msgType === 'INIT_WATCH', { from });
@@ -218,7 +191,7 @@ test('a server ERROR ends the watcher with -402006; refused reconnects end it wi
   await lost.until(() => lost.snapshots.length === 1);
   server.refuse(true);
   server.dropAll();
-  await lost.until(() => lost.errors.length === 1, 20000);
+  await lost.until(() => lost.errors.length === 1, 'the error', 20000);
   server.refuse(false);
   assert.equal(lost.errors[0].errCode, -402009);
   assert.match(lost.errors[0].errMsg, /^collection\.watch:fail -402009 /);

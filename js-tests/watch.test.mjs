@@ -13,6 +13,9 @@ import { after, before, test } from 'node:test';
 import { cloud } from 'taro-cloud-wasm';
 import { memoryStorage } from './helpers/browser-globals.mjs';
 import { startEmulator } from './helpers/emulator.mjs';
+import { collect } from './helpers/watch-collector.mjs';
+
+const collectWatch = (target) => collect(target, { noErrors: true });
 
 const ENV = 'watch-env';
 let emulator;
@@ -77,38 +80,6 @@ async function adminTokenOf(started) {
   return /admin token: (\S+)/.exec(started.stderr())[1];
 }
 
-/** A watcher collecting snapshots and errors; `until(predicate)` waits (bounded) for a condition. */
-function collect(target) {
-  const snapshots = [];
-  const errors = [];
-  let wake = () => {};
-  const listener = target.watch({
-    onChange: (snapshot) => {
-      snapshots.push(snapshot);
-      wake();
-    },
-    onError: (error) => {
-      errors.push(error);
-      wake();
-    },
-  });
-  const until = async (predicate, what = 'condition', timeoutMs = 15000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      assert.deepEqual(errors.map((e) => e.errMsg), [], 'no watch error');
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; last snapshot ${JSON.stringify(snapshots.at(-1))}`);
-      }
-      await new Promise((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  };
-  const last = () => snapshots.at(-1);
-  return { listener, snapshots, errors, until, last };
-}
-
 const changesOf = (snapshots) => snapshots.flatMap((s) => s.docChanges);
 const strip = (doc) => {
   const { _openid, ...rest } = doc;
@@ -118,7 +89,7 @@ const strip = (doc) => {
 test('B sees A\'s add / update / remove (SDK and wx-server-sdk) with the right fields and docs', async () => {
   const todos = dbA.collection('todos');
   const seeded = await todos.add({ data: { title: 'seed', done: false, tags: { a: 1, b: 2 } } });
-  const w = collect(dbB.collection('todos').where({ done: false }));
+  const w = collectWatch(dbB.collection('todos').where({ done: false }));
   await w.until(() => w.snapshots.length === 1, 'init');
   assert.equal(w.snapshots[0].type, 'init');
   assert.deepEqual(w.snapshots[0].docs.map(strip), [{ _id: seeded._id, title: 'seed', done: false, tags: { a: 1, b: 2 } }]);
@@ -160,7 +131,7 @@ test('B sees A\'s add / update / remove (SDK and wx-server-sdk) with the right f
 test('orderBy + limit: the window follows the server with enqueue / dequeue, docs always equal get()', async () => {
   const ranked = dbA.collection('ranked');
   for (const n of [5, 1, 9]) await ranked.add({ data: { n } });
-  const w = collect(dbB.collection('ranked').orderBy('n', 'desc').limit(3));
+  const w = collectWatch(dbB.collection('ranked').orderBy('n', 'desc').limit(3));
   await w.until(() => w.snapshots.length === 1, 'init');
   assert.deepEqual(w.last().docs.map((d) => d.n), [9, 5, 1]);
   for (const n of [7, 0, 10]) await ranked.add({ data: { n } });
@@ -175,7 +146,7 @@ test('orderBy + limit: the window follows the server with enqueue / dequeue, doc
 test('doc watch sees the updates and the removal of one document', async () => {
   const { _id } = await dbA.collection('todos').add({ data: { title: 'one', n: 1 } });
   await dbA.collection('todos').add({ data: { title: 'other', n: 1 } });
-  const w = collect(dbB.collection('todos').doc(_id));
+  const w = collectWatch(dbB.collection('todos').doc(_id));
   await w.until(() => w.snapshots.length === 1, 'init');
   assert.deepEqual(w.last().docs.map((d) => d._id), [_id]);
   await dbA.collection('todos').doc(_id).update({ data: { n: dbA.command.inc(1) } });
@@ -191,7 +162,7 @@ test('doc watch sees the updates and the removal of one document', async () => {
 test('set() on a watched document is a replace carrying the whole new document; update() stays an update', async () => {
   const todos = dbA.collection('todos');
   const { _id } = await todos.add({ data: { title: 'to replace', done: false, n: 1, tags: { a: 1 } } });
-  const w = collect(dbB.collection('todos').where({ title: dbB.command.in(['to replace', 'replaced']) }));
+  const w = collectWatch(dbB.collection('todos').where({ title: dbB.command.in(['to replace', 'replaced']) }));
   await w.until(() => w.snapshots.length === 1, 'init');
   const due = new Date(Date.UTC(2026, 5, 1));
   await todos.doc(_id).set({ data: { title: 'replaced', done: false, due } });
@@ -215,7 +186,7 @@ test('set() on a watched document is a replace carrying the whole new document; 
 
 test('permissions: B never sees A\'s documents of a PRIVATE collection, even watching all of it', async () => {
   await dbA.collection('diaries').add({ data: { text: 'A private 1' } });
-  const w = collect(dbB.collection('diaries'));
+  const w = collectWatch(dbB.collection('diaries'));
   await w.until(() => w.snapshots.length === 1, 'init');
   assert.deepEqual(w.last().docs, []);
   await dbA.collection('diaries').add({ data: { text: 'A private 2' } });
@@ -229,8 +200,8 @@ test('permissions: B never sees A\'s documents of a PRIVATE collection, even wat
 test('the emulator drops every socket mid-stream while writes continue: exactly the committed sequence', async () => {
   const counters = dbA.collection('counters');
   const { _id } = await counters.add({ data: { n: 0 } });
-  const docWatch = collect(dbB.collection('counters').doc(_id));
-  const queryWatch = collect(dbB.collection('counters').where({ n: dbB.command.gte(0) }));
+  const docWatch = collectWatch(dbB.collection('counters').doc(_id));
+  const queryWatch = collectWatch(dbB.collection('counters').where({ n: dbB.command.gte(0) }));
   await docWatch.until(() => docWatch.snapshots.length === 1 && queryWatch.snapshots.length === 1, 'init');
   const WRITES = 40;
   let dropped = 0;
@@ -258,7 +229,7 @@ test('the emulator drops every socket mid-stream while writes continue: exactly 
 });
 
 test('close() stops the events; a second close() is a no-op', async () => {
-  const w = collect(dbB.collection('todos'));
+  const w = collectWatch(dbB.collection('todos'));
   await w.until(() => w.snapshots.length === 1, 'init');
   await dbA.collection('todos').add({ data: { title: 'seen' } });
   await w.until(() => w.snapshots.length === 2, 'add');
@@ -280,7 +251,7 @@ test('an access token that expired while watching is refreshed like any call whe
     const watcher = new cloud.Cloud({ resourceEnv: 'watch-ttl', endpoint: short.url, persistence: 'local' });
     await writer.init();
     await watcher.init();
-    const w = collect(watcher.database().collection('todos'));
+    const w = collectWatch(watcher.database().collection('todos'));
     await w.until(() => w.snapshots.length === 1, 'init');
     await new Promise((resolve) => setTimeout(resolve, 2500)); // both access tokens expire
     // The socket goes away after the expiry: its new sign needs a valid token, i.e. a refresh.
