@@ -4,11 +4,10 @@
 // and adds then reads a document, all against cloud-emulator. The bundlers come from js-tests/bundlers/ (cached
 // per hash under ~/.cache/taro-cloud-wasm; the first run on a machine installs them, ~1 min).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { BROWSER_BUNDLERS, MATRIX_COLLECTION, MATRIX_ENV, buildMatrix } from './helpers/bundler-apps.mjs';
 import { launchChromium } from './helpers/chromium.mjs';
-import { startEmulator } from './helpers/emulator.mjs';
+import { addCollections, startEmulator } from './helpers/emulator.mjs';
 import { run } from './helpers/cached-install.mjs';
 import { serveStatic } from './helpers/static-server.mjs';
 
@@ -16,25 +15,9 @@ let emulator;
 let matrix;
 let browser;
 
-async function addCollection(collectionName) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${MATRIX_ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  const res = await fetch(`${emulator.url}/web?env=${MATRIX_ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env: MATRIX_ENV, collectionName, access_token: token }),
-  });
-  const body = await res.json();
-  assert.ok(!body.code, JSON.stringify(body));
-}
-
 before(async () => {
   emulator = await startEmulator({ env: MATRIX_ENV });
-  await addCollection(MATRIX_COLLECTION);
+  await addCollections(emulator.url, MATRIX_ENV, [MATRIX_COLLECTION]);
   matrix = await buildMatrix();
   browser = await launchChromium();
 }, { timeout: 900_000 });

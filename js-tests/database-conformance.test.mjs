@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { installBrowserGlobals } from './helpers/browser-globals.mjs';
-import { JS_TESTS_DIR, startEmulator } from './helpers/emulator.mjs';
+import { JS_TESTS_DIR, addCollections, startEmulator } from './helpers/emulator.mjs';
 
 const ENV = 'db-conformance-env';
 let emulator;
@@ -56,22 +56,6 @@ function plain(value) {
   return value;
 }
 
-async function addCollections(names) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': 'conformance0000000000000000000001' },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  for (const collectionName of names) {
-    await fetch(`${emulator.url}/web?env=${ENV}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env: ENV, collectionName, access_token: token }),
-    });
-  }
-}
-
 before(async () => {
   emulator = await startEmulator();
   installBrowserGlobals({ origin: `${emulator.url}/` });
@@ -86,7 +70,7 @@ before(async () => {
   const { cloud } = await import('taro-cloud-wasm');
   cloud.init({ env: ENV, endpoint: emulator.url, persistence: 'none' });
   ours = oursAdapter(cloud.database());
-  await addCollections(['conf_official', 'conf_ours']);
+  await addCollections(emulator.url, ENV, ['conf_official', 'conf_ours'], { deviceId: 'conformance0000000000000000000001' });
 });
 after(async () => {
   await emulator?.stop();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startEmulator } from './helpers/emulator.mjs';
+import { addCollections, startEmulator } from './helpers/emulator.mjs';
 import { assertCloudError, rejection, syncThrow } from './helpers/expect.mjs';
 
 const ENV = 'database-env';
@@ -12,25 +12,6 @@ let emulator;
 let cloud;
 let db;
 let _;
-
-/** Collections are created by `database.addCollection` (the web SDK has no API for it), signed in anonymously. */
-async function addCollections(...names) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  for (const collectionName of names) {
-    const res = await fetch(`${emulator.url}/web?env=${ENV}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env: ENV, collectionName, access_token: token }),
-    });
-    const body = await res.json();
-    assert.ok(!body.code || body.code === 'DATABASE_COLLECTION_ALREADY_EXIST', JSON.stringify(body));
-  }
-}
 
 /** Runs a callback-style call; resolves with `{ kind: 'success' | 'fail', value, returned }` after `complete`. */
 function callbacks(call) {
@@ -53,7 +34,7 @@ before(async () => {
   cloud.init({ env: ENV, endpoint: emulator.url, persistence: 'none' });
   db = cloud.database();
   _ = db.command;
-  await addCollections('todos', 'places', 'many', 'agg', 'styles');
+  await addCollections(emulator.url, ENV, ['todos', 'places', 'many', 'agg', 'styles'], { allowExisting: true });
 });
 after(async () => {
   await emulator?.stop();

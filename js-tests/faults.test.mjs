@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { closedPort, startEmulator } from './helpers/emulator.mjs';
+import { addCollections, closedPort, startEmulator } from './helpers/emulator.mjs';
 import { assertCloudError, rejection } from './helpers/expect.mjs';
 import { startFaultProxy } from './helpers/fault-proxy.mjs';
 
@@ -20,22 +20,6 @@ let db;
 const unhandled = [];
 const onUnhandled = (reason) => unhandled.push(reason);
 
-async function addCollection(name) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  const res = await fetch(`${emulator.url}/web?env=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env: ENV, collectionName: name, access_token: token }),
-  });
-  const body = await res.json();
-  assert.ok(!body.code, JSON.stringify(body));
-}
-
 before(async () => {
   process.on('unhandledRejection', onUnhandled);
   emulator = await startEmulator({ tokenTtl: 3600 });
@@ -43,7 +27,7 @@ before(async () => {
   ({ cloud } = await import('taro-cloud-wasm'));
   cloud.init({ env: ENV, endpoint: proxy.url, timeout: TIMEOUT, persistence: 'none' });
   db = cloud.database();
-  await addCollection('items');
+  await addCollections(emulator.url, ENV, ['items']);
   await db.collection('items').add({ data: { kind: 'seed', n: 1 } }); // signed in from here on
 });
 afterEach(() => proxy.reset());

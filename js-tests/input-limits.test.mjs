@@ -5,11 +5,10 @@
 // The same checks run in headless Chromium at the end.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium } from './helpers/chromium.mjs';
 import { makeSdkSite } from './helpers/sdk-site.mjs';
-import { lastJsonLine, runNode, startEmulator } from './helpers/emulator.mjs';
+import { addCollections, lastJsonLine, runNode, startEmulator } from './helpers/emulator.mjs';
 import { assertCloudError, rejection, syncThrow } from './helpers/expect.mjs';
 
 const ENV = 'input-limits';
@@ -26,22 +25,6 @@ function nested(levels, leaf = 1) {
   return value;
 }
 
-async function addCollection(name) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  const res = await fetch(`${emulator.url}/web?env=${ENV}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env: ENV, collectionName: name, access_token: token }),
-  });
-  const body = await res.json();
-  assert.ok(!body.code, JSON.stringify(body));
-}
-
 before(async () => {
   emulator = await startEmulator();
   ({ cloud } = await import('taro-cloud-wasm'));
@@ -54,7 +37,7 @@ before(async () => {
   cloud.init({ env: ENV, endpoint: emulator.url, persistence: 'none' });
   db = cloud.database();
   _ = db.command;
-  await addCollection('deep');
+  await addCollections(emulator.url, ENV, ['deep']);
   await db.collection('deep').add({ data: { warm: true } }); // signs in
 });
 after(async () => {

@@ -9,7 +9,6 @@
 // first run on a machine installs them (~3 min). Each build takes 15-60 s; the file runs them one after another.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,7 +18,7 @@ import { makePng } from './helpers/png.mjs';
 import { packPackage } from './helpers/bundler-apps.mjs';
 import { cachedInstall, linkNodeModules, run } from './helpers/cached-install.mjs';
 import { launchChromium } from './helpers/chromium.mjs';
-import { REPO_ROOT, closedPort, emulatorBinary, startEmulator, terminate } from './helpers/emulator.mjs';
+import { REPO_ROOT, addCollections, closedPort, emulatorBinary, startEmulator, terminate } from './helpers/emulator.mjs';
 import { serveStatic } from './helpers/static-server.mjs';
 
 const TARO_APP = join(REPO_ROOT, 'taro-app');
@@ -64,22 +63,6 @@ async function startGreeter() {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
-async function addCollection(env, collectionName) {
-  const signIn = await fetch(`${emulator.url}/auth/v1/signin/anonymously?client_id=${env}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-device-id': randomUUID().replaceAll('-', '') },
-    body: '{}',
-  });
-  const { access_token: token } = await signIn.json();
-  const res = await fetch(`${emulator.url}/web?env=${env}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env, collectionName, access_token: token }),
-  });
-  const body = await res.json();
-  assert.ok(!body.code, JSON.stringify(body));
-}
-
 before(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'taro-app-e2e-'));
   appDir = join(workDir, 'app');
@@ -98,7 +81,7 @@ before(async () => {
     functions: join(TARO_APP, 'cloudfunctions'),
     extraArgs: CONTAINER_SUPPORTED ? ['--container', `greeter=${service.url}`] : [],
   });
-  await addCollection(ENV, 'todos');
+  await addCollections(emulator.url, ENV, ['todos']);
   browser = await launchChromium();
 }, { timeout: 900_000 });
 

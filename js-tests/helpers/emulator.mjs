@@ -1,7 +1,9 @@
 // Starts `cloud-emulator start --port 0 …` for one test file, reads the `listening on` line, and stops it
 // (SIGTERM, then SIGKILL after a grace period). Every test file owns its emulator, so files can pick their
 // own --token-ttl / --hosting / functions and run in parallel without sharing state.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -141,5 +143,28 @@ export function lastJsonLine(run) {
     return JSON.parse(lines.at(-1));
   } catch {
     throw new Error(`child's last line is not JSON: ${lines.at(-1)}; exit ${run.code}; stderr:\n${run.stderr}`);
+  }
+}
+
+/**
+ * Creates collections on the emulator at `url` in `env` as the web SDK cannot: `database.addCollection`, signed in
+ * anonymously (as `deviceId`, else a random device). Fails on any error code; with `allowExisting`, a collection
+ * that exists already is fine.
+ */
+export async function addCollections(url, env, names, { deviceId = randomUUID().replaceAll('-', ''), allowExisting = false } = {}) {
+  const signIn = await fetch(`${url}/auth/v1/signin/anonymously?client_id=${env}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-device-id': deviceId },
+    body: '{}',
+  });
+  const { access_token: token } = await signIn.json();
+  for (const collectionName of names) {
+    const res = await fetch(`${url}/web?env=${env}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'database.addCollection', dataVersion: '2020-01-10', env, collectionName, access_token: token }),
+    });
+    const body = await res.json();
+    assert.ok(!body.code || (allowExisting && body.code === 'DATABASE_COLLECTION_ALREADY_EXIST'), JSON.stringify(body));
   }
 }
